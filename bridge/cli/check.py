@@ -1,0 +1,58 @@
+"""``signalr-bridge check --config FILE``: validate a config without touching the network.
+
+Exit 0 when the daemon could start with it; 1 with one line per problem otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from bridge.config import ConfigError, config_warnings, load_config, startup_problems
+from bridge.routing import compile_routes
+
+CONFIG_ENV_VAR = "SIGNALR_BRIDGE_CONFIG"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="validate a config file (no network)",
+        description="Validate a config file (YAML, schema, expressions, environment) without network access.",
+    )
+    add_config_argument(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    default = os.environ.get(CONFIG_ENV_VAR)
+    parser.add_argument(
+        "--config",
+        "-c",
+        default=default,
+        required=default is None,
+        metavar="FILE",
+        help=f"config file (default: ${CONFIG_ENV_VAR})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        loaded = load_config(args.config)
+        router = compile_routes(loaded.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    problems = startup_problems(loaded)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    for warning in config_warnings(loaded.config):
+        print(f"{args.config}: warning: {warning}", file=sys.stderr)
+    topics = ", ".join(sorted(router.topics)) or "-"
+    patterns = ", ".join(dict.fromkeys(p.pattern for p in router.topic_patterns))
+    extra = f"; topic patterns: {patterns}" if patterns else ""
+    count = len(router.routes)
+    print(f"{args.config}: OK ({count} route{'s' if count != 1 else ''}; topics: {topics}{extra})")
+    return 0

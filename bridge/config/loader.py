@@ -1,0 +1,162 @@
+"""Load a config file: YAML (lines, duplicate keys) -> environment -> schema -> cross checks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from .environment import (
+    DEFAULT_CONNECTION_STRING_VAR,
+    apply_default_connection_string,
+    apply_overrides,
+    substitute,
+)
+from .errors import ConfigError, ConfigIssue, Locator, pydantic_issue
+from .schema import BridgeConfig
+from .yaml_source import YamlSourceError, parse_yaml
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    config: BridgeConfig
+    file: str
+    unset_variables: tuple[str, ...] = field(default=())  # only when loaded with strict_env=False
+
+
+def load_config(
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None, *, strict_env: bool = True
+) -> LoadedConfig:
+    """Read and validate ``path``; raise :class:`ConfigError` listing every problem."""
+    name = os.fspath(path)
+    try:
+        text = FsPath(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError([ConfigIssue(name, f"cannot read the file: {reason}")]) from None
+    return load_config_text(text, file=name, environ=environ, strict_env=strict_env)
+
+
+def load_config_text(
+    text: str, *, file: str = "<config>", environ: Mapping[str, str] | None = None, strict_env: bool = True
+) -> LoadedConfig:
+    env = os.environ if environ is None else environ
+    try:
+        document = parse_yaml(text)
+    except YamlSourceError as exc:
+        raise ConfigError([_yaml_issue(file, exc)]) from None
+    if not isinstance(document.data, dict):
+        what = "empty" if document.data is None else f"a {type(document.data).__name__}"
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    file, f"the file is {what}; expected a mapping with kafka, signalr and routes", line=1
+                )
+            ]
+        )
+
+    result = substitute(document.data, env, strict=strict_env)
+    apply_overrides(result.data, env, result)
+    apply_default_connection_string(result.data, env, result)
+    locator = Locator(file, result.data, document.lines, result.sources)
+    issues = [locator.issue(issue.path, issue.message, variable=issue.variable) for issue in result.errors]
+    if issues:
+        raise ConfigError(issues)
+
+    try:
+        config = BridgeConfig.model_validate(result.data)
+    except ValidationError as exc:
+        errors = _without_follow_on_errors(exc.errors())
+        raise ConfigError(_unique(pydantic_issue(error, locator, BridgeConfig) for error in errors)) from None
+
+    issues = _cross_checks(config, locator)
+    if issues:
+        raise ConfigError(issues)
+    unset = tuple(dict.fromkeys(issue.variable for issue in result.unset if issue.variable))
+    return LoadedConfig(config, file, unset)
+
+
+def startup_problems(loaded: LoadedConfig) -> list[str]:
+    """What would still stop the daemon from starting, though the file itself is valid."""
+    problems: list[str] = []
+    if not loaded.config.signalr.has_connection:
+        problems.append(
+            f"{loaded.file}: signalr: no connection string: set signalr.connection_string, "
+            f"signalr.endpoints, or the {DEFAULT_CONNECTION_STRING_VAR} environment variable"
+        )
+    problems.extend(
+        f"{loaded.file}: environment variable {name} is not set" for name in loaded.unset_variables
+    )
+    tls = loaded.config.kafka.security.tls
+    if tls is not None:
+        for name in ("ca_file", "cert_file", "key_file"):
+            value = getattr(tls, name)
+            if value is not None and not FsPath(value).is_file():
+                problems.append(f"{loaded.file}: kafka.security.tls.{name}: no such file: {value}")
+    return problems
+
+
+def config_warnings(config: BridgeConfig) -> list[str]:
+    """Settings that work but are risky; ``check`` prints them without failing."""
+    warnings: list[str] = []
+    security = config.kafka.security
+    if security.tls is not None and not security.tls.verify:
+        warnings.append("kafka.security.tls.verify is false: the broker certificate is not checked")
+    if security.protocol == "SASL_PLAINTEXT":
+        warnings.append("kafka.security.protocol SASL_PLAINTEXT sends the SASL credentials without TLS")
+    return warnings
+
+
+def _cross_checks(config: BridgeConfig, locator: Locator) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    seen: dict[str, int] = {}
+    for index, route in enumerate(config.routes):
+        if route.name in seen:
+            issues.append(
+                locator.issue(
+                    ("routes", index, "name"),
+                    f"duplicate route name (route #{seen[route.name] + 1} has the same name)",
+                )
+            )
+        else:
+            seen[route.name] = index
+        if config.signalr.api_version == "v1":
+            for position, action in enumerate(route.actions):
+                group = action.group
+                if group is not None and group.action == "removeAll" and group.connection_id is not None:
+                    issues.append(
+                        locator.issue(
+                            ("routes", index, "actions", position, "group", "action"),
+                            "removeAll for a connection needs signalr.api_version 2022-06-01 or later "
+                            "(v1 has no such operation)",
+                        )
+                    )
+    return issues
+
+
+def _without_follow_on_errors(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Pydantic drops invalid items before checking a list's min_length; report the items only."""
+    locations = [error["loc"] for error in errors]
+    return [
+        error
+        for error in errors
+        if error["type"] != "too_short"
+        or not any(
+            len(loc) > len(error["loc"]) and loc[: len(error["loc"])] == error["loc"] for loc in locations
+        )
+    ]
+
+
+def _unique(issues: Iterable[ConfigIssue]) -> list[ConfigIssue]:
+    return list(dict.fromkeys(issues))  # pydantic repeats an error once per union branch
+
+
+def _yaml_issue(file: str, exc: YamlSourceError) -> ConfigIssue:
+    # The document did not parse, so routes are named by position ("#1"), not by name.
+    locator = Locator(file, None, {}, {})
+    issue = locator.issue(exc.path, exc.message)
+    return ConfigIssue(file, issue.message, line=exc.line, route=issue.route, field=issue.field)

@@ -1,0 +1,8 @@
+"""A local Azure SignalR Service emulator (serverless mode) that official clients accept.
+
+Independent of the rest of the bridge: the bridge is judged against it. See README.md.
+"""
+
+from bridge.emulator.server import EmulatorServer, generate_access_key
+
+__all__ = ["EmulatorServer", "generate_access_key"]

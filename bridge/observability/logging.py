@@ -1,0 +1,155 @@
+"""Structured logs: one JSON object per line, with secrets masked.
+
+Each line has ``ts`` (UTC, RFC 3339), ``level``, ``logger``, ``msg``, any
+``extra=`` fields, and ``exc`` when an exception is attached. The
+:class:`RedactingFilter` masks SignalR access keys, bearer tokens, JWTs and
+passwords (SASL or any ``password=``/``"password": ...``) in the message, in
+every extra (nested values too) and in tracebacks. It sits on the *handler*,
+so records from every library (aiokafka, httpx, faust) pass through it.
+
+:func:`logging_dict_config` returns the same setup as a ``dictConfig`` mapping,
+which is what ``mode.Worker(logging_config=...)`` takes when faust runs the
+loop (mode replaces logging handlers otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import re
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+MASK: Final = "***"
+
+LogFormat = Literal["json", "text"]
+
+# Attributes every LogRecord has; anything else on a record came from extra=.
+_RECORD_ATTRS: Final = frozenset(
+    vars(logging.LogRecord("x", logging.INFO, "x", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+_SENSITIVE_KEY: Final = re.compile(
+    r"pass(word|wd|phrase)|secret|token|access_?key|connection_?string|authorization|credential|api_?key",
+    re.IGNORECASE,
+)
+
+# (pattern, replacement) applied in order to every string.
+_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
+    # SignalR connection strings: AccessKey=...; up to the next ';' or blank.
+    (re.compile(r"(AccessKey\s*=\s*)[^;\s\"']+", re.IGNORECASE), rf"\g<1>{MASK}"),
+    # Authorization headers and bearer tokens.
+    (re.compile(r"(Bearer\s+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE), rf"\g<1>{MASK}"),
+    # Any JWT (header.payload.signature, base64url, header starts with '{"').
+    (re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), MASK),
+    # key=value / key: value / "key": "value" where the key names a secret.
+    (
+        re.compile(
+            r"""(?P<key>["']?[\w.-]*(?:pass(?:word|wd|phrase)|secret|api_?key|token)["']?\s*[=:]\s*)"""
+            r"""(?P<q>["']?)(?P<val>[^\s"',;}&]+)(?P=q)""",
+            re.IGNORECASE,
+        ),
+        rf"\g<key>\g<q>{MASK}\g<q>",
+    ),
+    # Credentials in URLs: scheme://user:password@host.
+    (re.compile(r"(://[^/\s:@]+:)[^@\s/]+@"), rf"\g<1>{MASK}@"),
+)
+
+
+def redact_text(text: str) -> str:
+    """Mask every secret-looking part of ``text``."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(value: Any, key: str | None = None) -> Any:
+    """Mask a value wholesale when its key names a secret, else mask inside strings, recursively."""
+    if key is not None and _SENSITIVE_KEY.search(key) and value is not None:
+        return MASK
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(v) for v in value]
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record so no handler ever sees a secret; never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # bad %-args: keep the template, drop the args
+            message = str(record.msg)
+        record.msg = redact_text(message)
+        record.args = None
+        for key, value in list(vars(record).items()):
+            if key not in _RECORD_ATTRS:
+                setattr(record, key, redact_value(value, key))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, extras, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRS and key not in entry:
+                entry[key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        # Formatting is the last chance: redact again in case no filter was installed.
+        return json.dumps(redact_value(entry), default=str, ensure_ascii=False)
+
+
+TEXT_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def logging_dict_config(level: str | int = "INFO", fmt: LogFormat = "json") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` mapping: one stderr handler with redaction."""
+    formatter: dict[str, Any] = {"()": JsonFormatter} if fmt == "json" else {"format": TEXT_FORMAT}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": RedactingFilter}},
+        "formatters": {"bridge": formatter},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "bridge",
+                "filters": ["redact"],
+            }
+        },
+        "root": {
+            "level": logging.getLevelName(level) if isinstance(level, int) else level.upper(),
+            "handlers": ["stderr"],
+        },
+    }
+
+
+def configure_logging(level: str | int = "INFO", fmt: LogFormat = "json") -> None:
+    """Route every logger to stderr in ``fmt``, with secrets masked."""
+    if fmt not in ("json", "text"):
+        raise ValueError(f"unknown log format {fmt!r}: use 'json' or 'text'")
+    logging.config.dictConfig(logging_dict_config(level, fmt))

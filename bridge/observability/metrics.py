@@ -1,0 +1,307 @@
+"""Every Prometheus metric the bridge exports, created in one place.
+
+Names follow the Prometheus naming guide: one ``signalr_bridge_`` prefix, base
+units (seconds), counters end in ``_total``. The alert rules, the Grafana
+dashboard and the tests are checked against :data:`METRIC_NAMES`, so a rename
+here that is not carried over there fails CI.
+
+Deliberate choices (the daemon issue left them open):
+
+* ``deliveries_total`` counts one *final* outcome per action, not one per HTTP
+  attempt. ``outcome`` is ``delivered`` (2xx), ``benign`` (a refusal that means
+  the goal already holds, e.g. 404 when removing a user from a group) or
+  ``failed`` (given up: dead-lettered or dropped). Retries are counted apart
+  in ``delivery_retries_total``, so the failure ratio is
+  ``failed / (delivered + benign + failed)`` and a retry that later succeeds is
+  never counted as a failure.
+* ``reason`` comes from the fixed set :data:`REASONS`; anything else is
+  recorded as ``other`` so a bug cannot explode label cardinality.
+* Label values never carry user ids, group names, connection ids or keys:
+  ``topic`` and ``endpoint`` come from the configuration, ``partition`` is
+  bounded by the topic's partition count.
+* Names say what they count, in the guide's words: ``deliveries_in_flight``
+  (not a bare ``in_flight``), ``delivery_duration_seconds`` (request timing is
+  a duration; ``end_to_end_latency_seconds`` keeps "latency" because it spans
+  queueing), ``consumer_lag_records`` (the unit) and ``offset_commits_total``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Final
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    exposition,
+    gc_collector,
+    platform_collector,
+    process_collector,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from bridge import __version__
+
+PREFIX: Final = "signalr_bridge"
+
+
+class Outcome(StrEnum):
+    """Final result of delivering one action."""
+
+    DELIVERED = "delivered"
+    BENIGN = "benign"
+    FAILED = "failed"
+
+
+class Reason(StrEnum):
+    """Why a delivery ended the way it did, or why it was retried or dead-lettered.
+
+    Delivery values are the SignalR client's verdict reasons (``bridge.signalr.outcome``,
+    hyphens written as underscores); routing and dead-letter values are the config's
+    ``dead_letter.reasons`` (``bridge.config.schema.FailureReason``).
+    """
+
+    OK = "ok"
+    # delivery: the service's answer or the transport's failure
+    ALREADY_SO = "already_so"
+    NOT_FOUND = "not_found"
+    BAD_REQUEST = "bad_request"
+    BAD_ANSWER = "bad_answer"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    AUTH_UNAVAILABLE = "auth_unavailable"
+    NO_SUCH_ROUTE = "no_such_route"
+    TOO_LARGE = "too_large"
+    PREFLIGHT = "preflight"
+    THROTTLED = "throttled"
+    SERVER_ERROR = "server_error"
+    REQUEST_TIMEOUT = "request_timeout"
+    TIMEOUT = "timeout"
+    CONNECT_FAILED = "connect_failed"
+    CONNECTION_LOST = "connection_lost"
+    TRANSPORT_ERROR = "transport_error"
+    AMBIGUOUS = "ambiguous"
+    DEADLINE = "deadline"
+    # routing and dead-lettering
+    DECODE_ERROR = "decode_error"
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+    EXPRESSION_ERROR = "expression_error"
+    FANOUT_LIMIT = "fanout_limit"
+    REJECTED = "rejected"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    OTHER = "other"
+
+
+REASONS: Final = frozenset(r.value for r in Reason)
+
+# Metric names as Prometheus stores them (counters with their _total suffix).
+RECORDS_CONSUMED: Final = f"{PREFIX}_records_consumed_total"
+RECORDS_SKIPPED: Final = f"{PREFIX}_records_skipped_total"
+DELIVERIES: Final = f"{PREFIX}_deliveries_total"
+DELIVERY_RETRIES: Final = f"{PREFIX}_delivery_retries_total"
+DEAD_LETTERED: Final = f"{PREFIX}_dead_lettered_total"
+DELIVERIES_IN_FLIGHT: Final = f"{PREFIX}_deliveries_in_flight"
+DELIVERY_DURATION: Final = f"{PREFIX}_delivery_duration_seconds"
+END_TO_END_LATENCY: Final = f"{PREFIX}_end_to_end_latency_seconds"
+CONSUMER_LAG: Final = f"{PREFIX}_consumer_lag_records"
+ENDPOINT_UP: Final = f"{PREFIX}_endpoint_up"
+OFFSET_COMMITS: Final = f"{PREFIX}_offset_commits_total"
+BUILD_INFO: Final = f"{PREFIX}_build_info"
+
+# Every series name a query may use, histogram sub-series included.
+METRIC_NAMES: Final = frozenset(
+    {
+        RECORDS_CONSUMED,
+        RECORDS_SKIPPED,
+        DELIVERIES,
+        DELIVERY_RETRIES,
+        DEAD_LETTERED,
+        DELIVERIES_IN_FLIGHT,
+        CONSUMER_LAG,
+        ENDPOINT_UP,
+        OFFSET_COMMITS,
+        BUILD_INFO,
+        *(f"{h}_{s}" for h in (DELIVERY_DURATION, END_TO_END_LATENCY) for s in ("bucket", "sum", "count")),
+    }
+)
+
+# REST calls: milliseconds to the 10 s client timeout and a little beyond.
+DELIVERY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Record timestamp to accepted: includes lag, so it reaches into minutes.
+END_TO_END_BUCKETS: Final = (
+    0.01,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+)
+
+
+_SERIES_SUFFIXES: Final = {
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_sum", "_count"),
+    "summary": ("_sum", "_count", ""),
+    "info": ("_info",),
+}
+
+
+def series_names(exposition_text: str) -> set[str]:
+    """Every series name a query could select from a text exposition, empty label families included."""
+    names: set[str] = set()
+    for family in text_string_to_metric_families(exposition_text):
+        names.update(f"{family.name}{suffix}" for suffix in _SERIES_SUFFIXES.get(family.type, ("",)))
+        names.update(sample.name for sample in family.samples)
+    return names
+
+
+def bounded_reason(reason: str) -> str:
+    """``reason`` as a label value: hyphens become underscores, anything unknown becomes ``other``."""
+    label = reason.replace("-", "_")
+    return label if label in REASONS else Reason.OTHER.value
+
+
+def _strip_total(name: str) -> str:
+    # prometheus_client adds the _total suffix itself.
+    return name.removesuffix("_total")
+
+
+class BridgeMetrics:
+    """The bridge's metrics on their own registry (tests create many).
+
+    ``process_metrics=True`` also registers the process, platform and GC
+    collectors on this registry, as the default registry would have them.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, process_metrics: bool = True) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        reg = self.registry
+        if process_metrics:
+            process_collector.ProcessCollector(registry=reg)
+            platform_collector.PlatformCollector(registry=reg)
+            gc_collector.GCCollector(registry=reg)
+        self._consumed = Counter(
+            _strip_total(RECORDS_CONSUMED), "Kafka records consumed.", ["topic"], registry=reg
+        )
+        self._skipped = Counter(
+            _strip_total(RECORDS_SKIPPED), "Records that matched no route.", ["topic"], registry=reg
+        )
+        self._deliveries = Counter(
+            _strip_total(DELIVERIES),
+            "SignalR actions by final outcome (delivered, benign, failed) and reason.",
+            ["outcome", "reason"],
+            registry=reg,
+        )
+        self._retries = Counter(
+            _strip_total(DELIVERY_RETRIES),
+            "SignalR delivery attempts that were retried.",
+            ["reason"],
+            registry=reg,
+        )
+        self._dead_lettered = Counter(
+            _strip_total(DEAD_LETTERED), "Records written to the dead-letter topic.", ["reason"], registry=reg
+        )
+        self._in_flight = Gauge(DELIVERIES_IN_FLIGHT, "SignalR deliveries in progress.", registry=reg)
+        self._delivery_duration = Histogram(
+            DELIVERY_DURATION,
+            "Time to deliver one action to SignalR, retries included.",
+            buckets=DELIVERY_BUCKETS,
+            registry=reg,
+        )
+        self._end_to_end = Histogram(
+            END_TO_END_LATENCY,
+            "Kafka record timestamp to SignalR accepting the action.",
+            buckets=END_TO_END_BUCKETS,
+            registry=reg,
+        )
+        self._lag = Gauge(
+            CONSUMER_LAG,
+            "Records behind the partition's high watermark.",
+            ["topic", "partition"],
+            registry=reg,
+        )
+        self._endpoint_up = Gauge(
+            ENDPOINT_UP, "1 while the SignalR endpoint accepts requests, else 0.", ["endpoint"], registry=reg
+        )
+        self._commits = Counter(_strip_total(OFFSET_COMMITS), "Kafka offset commits.", registry=reg)
+        Info(BUILD_INFO.removesuffix("_info"), "Build information.", registry=reg).info(
+            {"version": __version__}
+        )
+        # Series known up front start at 0, so rate() works before the first event.
+        for outcome, reason in (
+            (Outcome.DELIVERED, Reason.OK),
+            (Outcome.BENIGN, Reason.ALREADY_SO),
+            (Outcome.FAILED, Reason.RETRIES_EXHAUSTED),
+        ):
+            self._deliveries.labels(outcome=outcome.value, reason=reason.value)
+
+    # -- consuming -------------------------------------------------------
+
+    def record_consumed(self, topic: str) -> None:
+        self._consumed.labels(topic=topic).inc()
+        # The skipped series exists from the first record on, so "consumed - skipped" is defined.
+        self._skipped.labels(topic=topic)
+
+    def record_skipped(self, topic: str) -> None:
+        self._skipped.labels(topic=topic).inc()
+
+    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        self._lag.labels(topic=topic, partition=str(partition)).set(max(lag, 0))
+
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """Drop a revoked partition's lag series so it does not linger at its last value."""
+        try:
+            self._lag.remove(topic, str(partition))
+        except KeyError:
+            return
+
+    def offsets_committed(self) -> None:
+        self._commits.inc()
+
+    # -- delivering ------------------------------------------------------
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Count the enclosed delivery as in flight."""
+        with self._in_flight.track_inprogress():
+            yield
+
+    def delivery_finished(self, outcome: Outcome, reason: str, duration_seconds: float) -> None:
+        self._deliveries.labels(outcome=outcome.value, reason=bounded_reason(reason)).inc()
+        self._delivery_duration.observe(max(duration_seconds, 0.0))
+
+    def delivery_retried(self, reason: str) -> None:
+        self._retries.labels(reason=bounded_reason(reason)).inc()
+
+    def dead_lettered(self, reason: str) -> None:
+        self._dead_lettered.labels(reason=bounded_reason(reason)).inc()
+
+    def observe_end_to_end(self, record_timestamp_seconds: float, now: float | None = None) -> None:
+        """Observe record timestamp to acceptance; a clock skew into the future counts as 0."""
+        accepted = time.time() if now is None else now
+        self._end_to_end.observe(max(accepted - record_timestamp_seconds, 0.0))
+
+    def set_endpoint_up(self, endpoint: str, up: bool) -> None:
+        self._endpoint_up.labels(endpoint=endpoint).set(1 if up else 0)
+
+    # -- exposition ------------------------------------------------------
+
+    def render(self, accept_header: str | None = None) -> tuple[bytes, str]:
+        """The exposition body and its content type, negotiated from an Accept header."""
+        encoder, content_type = exposition.choose_encoder(accept_header or "")
+        return encoder(self.registry), content_type

@@ -1,0 +1,1 @@
+"""From Kafka records to deliveries: faust agents, ordered lanes, commit tracking, dead-letter."""

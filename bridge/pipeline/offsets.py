@@ -1,0 +1,80 @@
+"""Release offsets to the consumer strictly in order, per partition.
+
+faust commits the contiguous run of *acked* offsets, but its gap guard is off by one
+(faust-streaming#606): with a record still in flight at the head of a partition and later
+records acked, it can commit past the in-flight one. We never give faust a gap: a record is
+acked only once it and every earlier record of its partition are finished (delivered,
+skipped or dead-lettered). Then faust's acked list is always contiguous from the committed
+offset and its commit can never pass an unfinished record.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+Token = TypeVar("Token")
+
+
+@dataclass(slots=True)
+class _Pending(Generic[Token]):
+    offset: int
+    token: Token
+    finished: bool = False
+
+
+@dataclass(slots=True)
+class _Partition(Generic[Token]):
+    pending: deque[_Pending[Token]] = field(default_factory=deque)
+    by_offset: dict[int, _Pending[Token]] = field(default_factory=dict)
+
+
+class OrderedAcks(Generic[Token]):
+    """Tracks records in flight per partition and releases them in offset order.
+
+    ``release`` is called with each record's token (e.g. the faust event to ack) once it and
+    all records before it in its partition are finished.
+    """
+
+    def __init__(self, release: Callable[[Token], object]) -> None:
+        self._release = release
+        self._partitions: dict[Hashable, _Partition[Token]] = {}
+
+    def begin(self, partition: Hashable, offset: int, token: Token) -> None:
+        state = self._partitions.setdefault(partition, _Partition())
+        if state.pending and offset <= state.pending[-1].offset:
+            raise ValueError(f"offset {offset} of {partition} arrived out of order")
+        entry = _Pending(offset, token)
+        state.pending.append(entry)
+        state.by_offset[offset] = entry
+
+    def finish(self, partition: Hashable, offset: int) -> int:
+        """Mark one record finished; returns how many records were released."""
+        state = self._partitions.get(partition)
+        if state is None or offset not in state.by_offset:
+            return 0  # the partition was revoked meanwhile: its new owner redelivers it
+        state.by_offset[offset].finished = True
+        released = 0
+        while state.pending and state.pending[0].finished:
+            entry = state.pending.popleft()
+            del state.by_offset[entry.offset]
+            self._release(entry.token)
+            released += 1
+        return released
+
+    def forget(self, partition: Hashable) -> int:
+        """Drop a revoked partition's records without releasing them; returns how many."""
+        state = self._partitions.pop(partition, None)
+        return len(state.pending) if state else 0
+
+    def in_flight(self, partition: Hashable | None = None) -> int:
+        if partition is not None:
+            state = self._partitions.get(partition)
+            return len(state.pending) if state else 0
+        return sum(len(state.pending) for state in self._partitions.values())
+
+    def oldest_unfinished(self, partition: Hashable) -> int | None:
+        state = self._partitions.get(partition)
+        return state.pending[0].offset if state and state.pending else None

@@ -1,0 +1,263 @@
+"""One record's way through the bridge: route, deliver in its lane, dead-letter, release its offset.
+
+The agent hands records over in offset order per partition (``submit``). Each one waits for
+room within the in-flight bounds (that wait is the backpressure: the agent stops pulling
+records, faust's buffer fills and fetching pauses), then runs in its ordering lane. Whatever
+happens to it, delivered, skipped or dead-lettered, its offset is released only when every
+earlier record of its partition is done, so a commit never passes an unfinished record.
+
+An outage is not a record's fault: when retries run out while no endpoint is up, the record
+waits for the service to come back and is delivered then; it is never dead-lettered for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Hashable
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from bridge.config.schema import DeadLetterConfig
+from bridge.observability.metrics import BridgeMetrics
+from bridge.observability.metrics import Outcome as MetricOutcome
+from bridge.pipeline.deadletter import DeadLetterSink, Failure, dead_letter_headers
+from bridge.pipeline.lanes import Lanes
+from bridge.pipeline.offsets import OrderedAcks
+from bridge.routing import Record, RoutedAction, Router, RoutingError
+from bridge.signalr.actions import Action
+from bridge.signalr.delivery import DeliveryResult
+from bridge.signalr.outcome import Outcome
+
+log = logging.getLogger(__name__)
+
+Partition = tuple[str, int]
+
+
+class Deliverer(Protocol):
+    async def deliver(self, action: Action) -> DeliveryResult: ...
+
+    async def check_health(self) -> dict[str, bool]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterPolicy:
+    topic: str | None
+    reasons: frozenset[str]
+    other_failures: Literal["skip", "stop"] = "skip"
+
+    def dead_letters(self, reason: str) -> bool:
+        return self.topic is not None and reason in self.reasons
+
+    @classmethod
+    def from_config(cls, config: DeadLetterConfig) -> DeadLetterPolicy:
+        return cls(config.topic, frozenset(config.reasons), config.other_failures)
+
+
+class FatalDeliveryError(Exception):
+    """A failure the config says must stop the bridge (``dead_letter.other_failures: stop``)."""
+
+
+class RecordProcessor:
+    def __init__(
+        self,
+        *,
+        router: Router,
+        client: Deliverer,
+        dead_letter: DeadLetterPolicy,
+        sink: DeadLetterSink | None,
+        metrics: BridgeMetrics,
+        max_in_flight: int,
+        max_in_flight_per_partition: int,
+        on_fatal: Callable[[FatalDeliveryError], None] = lambda exc: None,
+        outage_poll_seconds: float = 2.0,
+    ) -> None:
+        self._router = router
+        self._client = client
+        self._dead_letter = dead_letter
+        self._sink = sink
+        self._metrics = metrics
+        self._total = asyncio.Semaphore(max_in_flight)
+        self._per_partition_limit = max_in_flight_per_partition
+        self._per_partition: dict[Partition, asyncio.Semaphore] = {}
+        self._acks: OrderedAcks[Callable[[], object]] = OrderedAcks(lambda release: release())
+        self._lanes = Lanes()
+        self._on_fatal = on_fatal
+        self._outage_poll = outage_poll_seconds
+        self.fatal: FatalDeliveryError | None = None
+
+    # --- intake (called by the agent, in offset order per partition) ------------------------
+
+    async def submit(self, record: Record, release: Callable[[], object]) -> None:
+        """Take one record; returns once it is scheduled (waits while the bridge is full)."""
+        self._metrics.record_consumed(record.topic)
+        partition = (record.topic, record.partition)
+        per_partition = self._per_partition.setdefault(
+            partition, asyncio.Semaphore(self._per_partition_limit)
+        )
+        await per_partition.acquire()
+        await self._total.acquire()
+        self._acks.begin(partition, record.offset, release)
+        try:
+            routed = self._router.route(record)
+        except RoutingError as exc:
+            # Dead-letter in the record's lane too, so the dead-letter topic keeps the source order.
+            failure = Failure(reason=exc.reason.value, detail=str(exc), route=exc.route)
+            orderings = {route.ordering for route in self._router.routes_for(record.topic)}
+            lane = _lane(record, orderings)
+            self._lanes.submit(lane, lambda: self._run(record, partition, per_partition, failure=failure))
+            return
+        if not routed:
+            self._metrics.record_skipped(record.topic)
+        lane = _lane(record, {item.ordering for item in routed})
+        self._lanes.submit(lane, lambda: self._run(record, partition, per_partition, routed=routed))
+
+    def forget_partitions(self, partitions: list[Partition]) -> None:
+        """A rebalance took these away: their unfinished records belong to the new owner now."""
+        for partition in partitions:
+            dropped = self._acks.forget(partition)
+            if dropped:
+                log.info("partition revoked with records in flight", extra={"partition": partition})
+
+    def oldest_unfinished(self, partition: Partition) -> int | None:
+        return self._acks.oldest_unfinished(partition)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._lanes)
+
+    async def drain(self, within: float | None) -> bool:
+        return await self._lanes.drain(within)
+
+    async def cancel(self) -> None:
+        await self._lanes.cancel()
+
+    # --- one record --------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        record: Record,
+        partition: Partition,
+        per_partition: asyncio.Semaphore,
+        *,
+        routed: list[RoutedAction] | None = None,
+        failure: Failure | None = None,
+    ) -> None:
+        finished = False
+        try:
+            with self._metrics.in_flight():
+                if failure is None and routed:
+                    failure = await self._deliver_all(record, routed)
+                if failure is not None:
+                    await self._fail(record, failure)
+            finished = True
+        except FatalDeliveryError as exc:
+            self.fatal = exc
+            self._on_fatal(exc)
+        except Exception as exc:  # a bug must not leave the partition stuck behind this record
+            log.exception("unexpected error while handling a record")
+            await self._fail(record, Failure(reason="rejected", detail=f"internal error: {exc!r}"))
+            finished = True
+        finally:
+            self._total.release()
+            per_partition.release()
+            if finished:
+                self._acks.finish(partition, record.offset)
+
+    async def _deliver_all(self, record: Record, routed: list[RoutedAction]) -> Failure | None:
+        # Actions of one record run in order: an "add to group" before a "send to group" must land first.
+        for item in routed:
+            while True:
+                started = time.monotonic()
+                result = await self._client.deliver(item.action)
+                self._metrics.delivery_finished(
+                    _metric_outcome(result), _metric_reason(result.reason), time.monotonic() - started
+                )
+                if result.ok:
+                    break
+                if result.outcome is Outcome.FAILED_TRANSIENT:
+                    if await self._wait_out_outage():
+                        continue  # the service was down: try again now it is back
+                    reason = "retries_exhausted"
+                else:
+                    reason = "rejected"
+                return Failure(
+                    reason=reason,
+                    detail=result.detail,
+                    route=item.route,
+                    status=result.status,
+                    error_code=result.error_code,
+                    attempts=result.attempts,
+                )
+        if record.timestamp_ms is not None and routed:
+            self._metrics.observe_end_to_end(record.timestamp_ms / 1000)
+        return None
+
+    async def _wait_out_outage(self) -> bool:
+        """True when no endpoint was up and the bridge waited until one came back."""
+        waited = False
+        while not any((await self._client.check_health()).values()):
+            if not waited:
+                log.warning("SignalR service unreachable; holding deliveries until it answers again")
+                waited = True
+            await asyncio.sleep(self._outage_poll)
+        if waited:
+            log.info("SignalR service reachable again; resuming deliveries")
+        return waited
+
+    async def _fail(self, record: Record, failure: Failure) -> None:
+        extra = {
+            "reason": failure.reason,
+            "route": failure.route,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+        }
+        if self._dead_letter.dead_letters(failure.reason):
+            assert self._dead_letter.topic is not None
+            assert self._sink is not None
+            await self._send_to_dead_letter(self._dead_letter.topic, record, failure)
+            self._metrics.dead_lettered(failure.reason)
+            log.warning("record dead-lettered: %s", failure.detail, extra=extra)
+        elif self._dead_letter.other_failures == "stop":
+            log.error("record failed; stopping as configured: %s", failure.detail, extra=extra)
+            raise FatalDeliveryError(f"{failure.reason}: {failure.detail}")
+        else:
+            log.warning("record failed and skipped: %s", failure.detail, extra=extra)
+
+    async def _send_to_dead_letter(self, topic: str, record: Record, failure: Failure) -> None:
+        # Until the dead-letter write is confirmed the offset must not move: retry for as long as it takes.
+        headers = dead_letter_headers(record, failure)
+        delay = 0.5
+        while True:
+            assert self._sink is not None
+            try:
+                await self._sink.send(topic, record, headers)
+                return
+            except Exception:
+                log.exception("writing to the dead-letter topic failed; retrying in %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+
+def _lane(record: Record, modes: AbstractSet[str]) -> Hashable | None:
+    """The strictest ordering any matched route asks for decides the record's lane."""
+    if "partition" in modes:
+        return (record.topic, record.partition)
+    if "key" in modes and record.key is not None:
+        return (record.topic, record.partition, record.key)
+    return None  # no ordering asked for, or a null key (Kafka gives null keys no order either)
+
+
+def _metric_outcome(result: DeliveryResult) -> MetricOutcome:
+    if result.outcome is Outcome.DELIVERED:
+        return MetricOutcome.DELIVERED
+    if result.outcome is Outcome.BENIGN:
+        return MetricOutcome.BENIGN
+    return MetricOutcome.FAILED
+
+
+def _metric_reason(reason: str) -> str:
+    return reason.replace("-", "_")

@@ -1,0 +1,47 @@
+"""Fixtures for end-to-end tests: the emulator in-process, bridges as child processes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from e2e_support import HUB, BridgeProcess, HubListener, token_for
+
+from bridge.emulator import EmulatorServer
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[EmulatorServer]:
+    async with EmulatorServer(test_hooks=True) as server:
+        yield server
+
+
+@pytest.fixture
+def bridges(
+    bootstrap_servers: str, emulator: EmulatorServer, tmp_path: Path
+) -> Iterator[Callable[[str], BridgeProcess]]:
+    """Start bridges from a config text; every one is killed at the end of the test."""
+    started: list[BridgeProcess] = []
+    env = {
+        "AzureSignalRConnectionString": emulator.connection_string,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+    }
+
+    def start(config_text: str) -> BridgeProcess:
+        bridge = BridgeProcess(config_text, tmp_path, env, name=f"bridge{len(started)}").start()
+        started.append(bridge)
+        return bridge
+
+    yield start
+    for bridge in started:
+        bridge.stop()
+
+
+@pytest.fixture
+async def listener(emulator: EmulatorServer) -> AsyncIterator[HubListener]:
+    client = await HubListener().connect(token_for(emulator.connection_string, HUB, "watcher"))
+    try:
+        yield client
+    finally:
+        await client.close()

@@ -1,0 +1,62 @@
+"""Offsets are released in order: a commit can never pass a record still in flight."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.pipeline.offsets import OrderedAcks
+
+pytestmark = pytest.mark.unit
+
+
+@given(st.permutations(range(40)))
+def test_released_offsets_are_always_a_contiguous_prefix(finish_order: list[int]) -> None:
+    released: list[int] = []
+    acks: OrderedAcks[int] = OrderedAcks(released.append)
+    for offset in range(40):
+        acks.begin("p0", offset, offset)
+    finished: set[int] = set()
+    for offset in finish_order:
+        acks.finish("p0", offset)
+        finished.add(offset)
+        # Everything released is finished, and nothing unfinished lies below it.
+        assert released == list(range(len(released)))
+        assert set(released) <= finished
+        first_unfinished = min(set(range(40)) - finished, default=40)
+        assert len(released) == first_unfinished
+    assert acks.in_flight() == 0
+
+
+def test_partitions_are_independent() -> None:
+    released: list[tuple[str, int]] = []
+    acks: OrderedAcks[tuple[str, int]] = OrderedAcks(released.append)
+    for offset in (5, 6, 7):
+        acks.begin("a", offset, ("a", offset))
+        acks.begin("b", offset, ("b", offset))
+    acks.finish("b", 5)
+    acks.finish("a", 6)
+    assert released == [("b", 5)]
+    assert acks.oldest_unfinished("a") == 5
+    acks.finish("a", 5)
+    assert released == [("b", 5), ("a", 5), ("a", 6)]
+    assert acks.in_flight("a") == 1
+    assert acks.in_flight() == 3
+
+
+def test_a_revoked_partition_releases_nothing_later() -> None:
+    released: list[int] = []
+    acks: OrderedAcks[int] = OrderedAcks(released.append)
+    acks.begin("p", 1, 1)
+    acks.begin("p", 2, 2)
+    assert acks.forget("p") == 2
+    assert acks.finish("p", 1) == 0
+    assert released == []
+
+
+def test_out_of_order_arrival_is_refused() -> None:
+    acks: OrderedAcks[int] = OrderedAcks(lambda _: None)
+    acks.begin("p", 10, 10)
+    with pytest.raises(ValueError, match="out of order"):
+        acks.begin("p", 9, 9)
