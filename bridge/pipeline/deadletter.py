@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bridge.routing import Record
+from bridge.signalr.delivery import DeliveryResult
+from bridge.signalr.outcome import Outcome
 
 PREFIX = "bridge."
 
@@ -35,6 +37,33 @@ class Failure:
     status: int | None = None
     error_code: str | None = None
     attempts: int = 0
+
+
+def failure_from(result: DeliveryResult, route: str) -> Failure:
+    """The failure of a delivery that did not succeed: retries ran out, or the service said no."""
+    return Failure(
+        reason="retries_exhausted" if result.outcome is Outcome.FAILED_TRANSIENT else "rejected",
+        detail=result.detail,
+        route=route,
+        status=result.status,
+        error_code=result.error_code,
+        attempts=result.attempts,
+    )
+
+
+def original_record(dead: Record) -> Record:
+    """The source record of a dead-lettered one: where it came from, with its own headers only."""
+    facts = error_headers(dead.headers)
+    timestamp = facts.get("source.timestamp")
+    return Record(
+        topic=facts.get("source.topic", dead.topic),
+        partition=int(facts.get("source.partition", dead.partition)),
+        offset=int(facts.get("source.offset", dead.offset)),
+        timestamp_ms=int(timestamp) if timestamp is not None else dead.timestamp_ms,
+        key=dead.key,
+        value=dead.value,
+        headers=tuple((k, v) for k, v in dead.headers if not k.startswith(PREFIX)),
+    )
 
 
 def dead_letter_headers(

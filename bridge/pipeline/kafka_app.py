@@ -41,6 +41,19 @@ def credentials(kafka: KafkaConfig) -> Any:
     )
 
 
+def aiokafka_security(kafka: KafkaConfig) -> dict[str, Any]:
+    """The same security settings as keyword arguments for plain aiokafka clients (CLI tools)."""
+    security = kafka.security
+    options: dict[str, Any] = {"security_protocol": security.protocol}
+    if security.protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl_context(security.tls)
+    if security.sasl is not None:
+        options["sasl_mechanism"] = security.sasl.mechanism
+        options["sasl_plain_username"] = security.sasl.username
+        options["sasl_plain_password"] = security.sasl.password.get_secret_value()
+    return options
+
+
 def build_app(kafka: KafkaConfig, *, commit_interval_seconds: float = 1.0) -> faust.App:
     settings: dict[str, Any] = {
         "broker": [f"kafka://{server}" for server in kafka.bootstrap_servers],

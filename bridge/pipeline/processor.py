@@ -23,7 +23,7 @@ from typing import Literal, Protocol
 from bridge.config.schema import DeadLetterConfig
 from bridge.observability.metrics import BridgeMetrics
 from bridge.observability.metrics import Outcome as MetricOutcome
-from bridge.pipeline.deadletter import DeadLetterSink, Failure, dead_letter_headers
+from bridge.pipeline.deadletter import DeadLetterSink, Failure, dead_letter_headers, failure_from
 from bridge.pipeline.lanes import Lanes
 from bridge.pipeline.offsets import OrderedAcks
 from bridge.routing import Record, RoutedAction, Router, RoutingError
@@ -169,28 +169,18 @@ class RecordProcessor:
     async def _deliver_all(self, record: Record, routed: list[RoutedAction]) -> Failure | None:
         # Actions of one record run in order: an "add to group" before a "send to group" must land first.
         for item in routed:
+            started = time.monotonic()
             while True:
-                started = time.monotonic()
                 result = await self._client.deliver(item.action)
-                self._metrics.delivery_finished(
-                    _metric_outcome(result), _metric_reason(result.reason), time.monotonic() - started
-                )
-                if result.ok:
-                    break
-                if result.outcome is Outcome.FAILED_TRANSIENT:
-                    if await self._wait_out_outage():
-                        continue  # the service was down: try again now it is back
-                    reason = "retries_exhausted"
-                else:
-                    reason = "rejected"
-                return Failure(
-                    reason=reason,
-                    detail=result.detail,
-                    route=item.route,
-                    status=result.status,
-                    error_code=result.error_code,
-                    attempts=result.attempts,
-                )
+                if result.outcome is Outcome.FAILED_TRANSIENT and await self._wait_out_outage():
+                    continue  # the service was down, not this action's fault: try again now it is back
+                break
+            # One final result per action (the retries are counted by the client's observer).
+            self._metrics.delivery_finished(
+                _metric_outcome(result), result.reason, time.monotonic() - started
+            )
+            if not result.ok:
+                return failure_from(result, item.route)
         if record.timestamp_ms is not None and routed:
             self._metrics.observe_end_to_end(record.timestamp_ms / 1000)
         return None
@@ -257,7 +247,3 @@ def _metric_outcome(result: DeliveryResult) -> MetricOutcome:
     if result.outcome is Outcome.BENIGN:
         return MetricOutcome.BENIGN
     return MetricOutcome.FAILED
-
-
-def _metric_reason(reason: str) -> str:
-    return reason.replace("-", "_")

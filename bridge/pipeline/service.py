@@ -57,7 +57,7 @@ class _MetricsObserver(DeliveryObserver):
         self._health = health
 
     def on_retry(self, endpoint: str, operation: str, verdict: Verdict, delay: float) -> None:
-        self._metrics.delivery_retried(verdict.reason.replace("-", "_"))
+        self._metrics.delivery_retried(verdict.reason)
 
     def on_endpoint_health(self, endpoint: str, online: bool, reason: str) -> None:
         self._metrics.set_endpoint_up(endpoint, online)
