@@ -54,13 +54,15 @@ def aiokafka_security(kafka: KafkaConfig) -> dict[str, Any]:
     return options
 
 
-def build_app(kafka: KafkaConfig, *, commit_interval_seconds: float = 1.0) -> faust.App:
+def build_app(kafka: KafkaConfig) -> faust.App:
     settings: dict[str, Any] = {
         "broker": [f"kafka://{server}" for server in kafka.bootstrap_servers],
         "broker_client_id": kafka.client_id,
         "broker_credentials": credentials(kafka),
         "consumer_auto_offset_reset": kafka.start_from,
-        "broker_commit_interval": commit_interval_seconds,
+        # The bridge commits on its own schedule (BridgeService), so it can count real commits.
+        "broker_commit_interval": 3600.0,
+        "broker_commit_every": 1_000_000_000,
         "processing_guarantee": "at_least_once",
         # The bridge keeps no tables: no leader topic, no changelogs, no standby replicas,
         # which also selects aiokafka's round-robin assignor across replicas.

@@ -18,17 +18,21 @@ from typing import Generic, TypeVar
 Token = TypeVar("Token")
 
 
-@dataclass(slots=True)
-class _Pending(Generic[Token]):
+@dataclass(slots=True, eq=False)
+class _Partition(Generic[Token]):
+    pending: deque[Ticket[Token]] = field(default_factory=deque)
+
+
+@dataclass(slots=True, eq=False)
+class Ticket(Generic[Token]):
+    """One record in flight. Finishing goes by ticket, not by offset: after a revoke and
+    re-assignment the same offset can be in flight twice, and only the new copy counts."""
+
+    partition: Hashable
     offset: int
     token: Token
+    state: _Partition[Token]
     finished: bool = False
-
-
-@dataclass(slots=True)
-class _Partition(Generic[Token]):
-    pending: deque[_Pending[Token]] = field(default_factory=deque)
-    by_offset: dict[int, _Pending[Token]] = field(default_factory=dict)
 
 
 class OrderedAcks(Generic[Token]):
@@ -42,25 +46,23 @@ class OrderedAcks(Generic[Token]):
         self._release = release
         self._partitions: dict[Hashable, _Partition[Token]] = {}
 
-    def begin(self, partition: Hashable, offset: int, token: Token) -> None:
+    def begin(self, partition: Hashable, offset: int, token: Token) -> Ticket[Token]:
         state = self._partitions.setdefault(partition, _Partition())
         if state.pending and offset <= state.pending[-1].offset:
             raise ValueError(f"offset {offset} of {partition} arrived out of order")
-        entry = _Pending(offset, token)
-        state.pending.append(entry)
-        state.by_offset[offset] = entry
+        ticket = Ticket(partition, offset, token, state)
+        state.pending.append(ticket)
+        return ticket
 
-    def finish(self, partition: Hashable, offset: int) -> int:
+    def finish(self, ticket: Ticket[Token]) -> int:
         """Mark one record finished; returns how many records were released."""
-        state = self._partitions.get(partition)
-        if state is None or offset not in state.by_offset:
+        state = ticket.state
+        if self._partitions.get(ticket.partition) is not state:
             return 0  # the partition was revoked meanwhile: its new owner redelivers it
-        state.by_offset[offset].finished = True
+        ticket.finished = True
         released = 0
         while state.pending and state.pending[0].finished:
-            entry = state.pending.popleft()
-            del state.by_offset[entry.offset]
-            self._release(entry.token)
+            self._release(state.pending.popleft().token)
             released += 1
         return released
 

@@ -25,7 +25,7 @@ from bridge.observability.metrics import BridgeMetrics
 from bridge.observability.metrics import Outcome as MetricOutcome
 from bridge.pipeline.deadletter import DeadLetterSink, Failure, dead_letter_headers, failure_from
 from bridge.pipeline.lanes import Lanes
-from bridge.pipeline.offsets import OrderedAcks
+from bridge.pipeline.offsets import OrderedAcks, Ticket
 from bridge.routing import Record, RoutedAction, Router, RoutingError
 from bridge.signalr.actions import Action
 from bridge.signalr.delivery import DeliveryResult
@@ -99,7 +99,7 @@ class RecordProcessor:
         )
         await per_partition.acquire()
         await self._total.acquire()
-        self._acks.begin(partition, record.offset, release)
+        ticket = self._acks.begin(partition, record.offset, release)
         try:
             routed = self._router.route(record)
         except RoutingError as exc:
@@ -107,12 +107,12 @@ class RecordProcessor:
             failure = Failure(reason=exc.reason.value, detail=str(exc), route=exc.route)
             orderings = {route.ordering for route in self._router.routes_for(record.topic)}
             lane = _lane(record, orderings)
-            self._lanes.submit(lane, lambda: self._run(record, partition, per_partition, failure=failure))
+            self._lanes.submit(lane, lambda: self._run(record, ticket, per_partition, failure=failure))
             return
         if not routed:
             self._metrics.record_skipped(record.topic)
         lane = _lane(record, {item.ordering for item in routed})
-        self._lanes.submit(lane, lambda: self._run(record, partition, per_partition, routed=routed))
+        self._lanes.submit(lane, lambda: self._run(record, ticket, per_partition, routed=routed))
 
     def forget_partitions(self, partitions: list[Partition]) -> None:
         """A rebalance took these away: their unfinished records belong to the new owner now."""
@@ -139,7 +139,7 @@ class RecordProcessor:
     async def _run(
         self,
         record: Record,
-        partition: Partition,
+        ticket: Ticket[Callable[[], object]],
         per_partition: asyncio.Semaphore,
         *,
         routed: list[RoutedAction] | None = None,
@@ -164,7 +164,7 @@ class RecordProcessor:
             self._total.release()
             per_partition.release()
             if finished:
-                self._acks.finish(partition, record.offset)
+                self._acks.finish(ticket)
 
     async def _deliver_all(self, record: Record, routed: list[RoutedAction]) -> Failure | None:
         # Actions of one record run in order: an "add to group" before a "send to group" must land first.

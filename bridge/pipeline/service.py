@@ -90,6 +90,7 @@ class BridgeService:
         health: HealthState,
         client: SignalRClient | None = None,
         lag_interval_seconds: float = 5.0,
+        commit_interval_seconds: float = 1.0,
     ) -> None:
         self.config = config
         self.metrics = metrics
@@ -108,7 +109,8 @@ class BridgeService:
             on_fatal=self._on_fatal,
         )
         self._lag_interval = lag_interval_seconds
-        self._lag_task: asyncio.Task[None] | None = None
+        self._commit_interval = commit_interval_seconds
+        self._tasks: list[asyncio.Task[None]] = []
         self._last_offset: dict[tuple[str, int], int] = {}
         self.stopped = asyncio.Event()
         self.failed = asyncio.Event()
@@ -165,7 +167,7 @@ class BridgeService:
             self.metrics.set_endpoint_up(name, online)
             self.health.set_endpoint_up(name, online)
         await self.app.start()
-        self._lag_task = asyncio.create_task(self._report_lag())
+        self._tasks = [asyncio.create_task(self._report_lag()), asyncio.create_task(self._commit_regularly())]
 
     async def stop(self, drain_timeout: float | None = None) -> bool:
         """Stop fetching, drain within the deadline, commit, leave. True when nothing was cut off."""
@@ -192,15 +194,13 @@ class BridgeService:
                 self.processor.in_flight,
             )
             await self.processor.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            if await consumer.commit():
-                self.metrics.offsets_committed()
+            await self._commit()
         except Exception:
             log.exception("final offset commit failed; uncommitted records will be redelivered")
-        if self._lag_task is not None:
-            self._lag_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._lag_task
         await self.app.stop()
         await self.client.aclose()
         self.stopped.set()
@@ -210,6 +210,19 @@ class BridgeService:
         self.failure = str(exc)
         self.health.consumer_failed(self.failure)
         self.failed.set()
+
+    async def _commit(self) -> None:
+        # Commits what the processor released: always a contiguous prefix per partition.
+        if await self.app.consumer.commit():
+            self.metrics.offsets_committed()
+
+    async def _commit_regularly(self) -> None:
+        while True:
+            await asyncio.sleep(self._commit_interval)
+            try:
+                await self._commit()
+            except Exception:
+                log.warning("offset commit failed; retrying at the next interval", exc_info=True)
 
     async def _report_lag(self) -> None:
         while True:

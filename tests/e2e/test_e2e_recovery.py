@@ -31,6 +31,13 @@ def positions(messages: list[tuple[str, list]]) -> list[tuple[int, int]]:
     return [(int(args[2]), int(args[3])) for _, args in messages]
 
 
+def metric_value(exposition: str, name: str) -> float:
+    for line in exposition.splitlines():
+        if line.startswith((name + " ", name + "{")):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} is not exported")
+
+
 def assigned_partitions(bridge: BridgeProcess) -> set[int]:
     """The partitions the bridge was last given, from its own structured log."""
     latest: set[int] = set()
@@ -58,7 +65,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_redelivers_only_uncommitted_
     delivered_before_kill = positions(listener.messages)
     committed = await committed_offsets(bootstrap_servers, group, topic, 3)
 
-    bridges(config)
+    second = bridges(config)
     deadline = asyncio.get_running_loop().time() + 180
     while len(set(positions(listener.messages))) < total:
         assert asyncio.get_running_loop().time() < deadline, "records were lost after the restart"
@@ -72,6 +79,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_redelivers_only_uncommitted_
     # Only records whose offsets were not yet committed may come twice, and at most once more.
     assert redelivered <= uncommitted_at_kill
     assert duplicates <= len(uncommitted_at_kill)
+    assert metric_value(await second.metrics(), "signalr_bridge_offset_commits_total") >= 1
     print(
         f"\nSIGKILL after {len(delivered_before_kill)} deliveries: committed {sum(committed.values())}, "
         f"uncommitted-but-delivered {len(uncommitted_at_kill)}, duplicates {duplicates}"

@@ -15,11 +15,10 @@ pytestmark = pytest.mark.unit
 def test_released_offsets_are_always_a_contiguous_prefix(finish_order: list[int]) -> None:
     released: list[int] = []
     acks: OrderedAcks[int] = OrderedAcks(released.append)
-    for offset in range(40):
-        acks.begin("p0", offset, offset)
+    tickets = [acks.begin("p0", offset, offset) for offset in range(40)]
     finished: set[int] = set()
     for offset in finish_order:
-        acks.finish("p0", offset)
+        acks.finish(tickets[offset])
         finished.add(offset)
         # Everything released is finished, and nothing unfinished lies below it.
         assert released == list(range(len(released)))
@@ -32,27 +31,31 @@ def test_released_offsets_are_always_a_contiguous_prefix(finish_order: list[int]
 def test_partitions_are_independent() -> None:
     released: list[tuple[str, int]] = []
     acks: OrderedAcks[tuple[str, int]] = OrderedAcks(released.append)
-    for offset in (5, 6, 7):
-        acks.begin("a", offset, ("a", offset))
-        acks.begin("b", offset, ("b", offset))
-    acks.finish("b", 5)
-    acks.finish("a", 6)
+    tickets = {
+        (name, offset): acks.begin(name, offset, (name, offset)) for offset in (5, 6, 7) for name in "ab"
+    }
+    acks.finish(tickets["b", 5])
+    acks.finish(tickets["a", 6])
     assert released == [("b", 5)]
     assert acks.oldest_unfinished("a") == 5
-    acks.finish("a", 5)
+    acks.finish(tickets["a", 5])
     assert released == [("b", 5), ("a", 5), ("a", 6)]
     assert acks.in_flight("a") == 1
     assert acks.in_flight() == 3
 
 
 def test_a_revoked_partition_releases_nothing_later() -> None:
-    released: list[int] = []
-    acks: OrderedAcks[int] = OrderedAcks(released.append)
-    acks.begin("p", 1, 1)
-    acks.begin("p", 2, 2)
+    released: list[str] = []
+    acks: OrderedAcks[str] = OrderedAcks(released.append)
+    old = acks.begin("p", 1, "old copy of 1")
+    acks.begin("p", 2, "old copy of 2")
     assert acks.forget("p") == 2
-    assert acks.finish("p", 1) == 0
+    # Re-assigned at once: offset 1 is redelivered and in flight again.
+    new = acks.begin("p", 1, "new copy of 1")
+    assert acks.finish(old) == 0, "the old copy must not release the new one"
     assert released == []
+    assert acks.finish(new) == 1
+    assert released == ["new copy of 1"]
 
 
 def test_out_of_order_arrival_is_refused() -> None:
