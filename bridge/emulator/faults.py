@@ -20,6 +20,8 @@ class Fault:
     latency_ms: float
     drop: bool
     error_code: str | None
+    path_contains: str | None = None
+    """Only requests whose path contains this text suffer (and count); None means every one."""
 
 
 class FaultError(ValueError):
@@ -41,6 +43,7 @@ class FaultInjector:
         latency_ms: float = 0.0,
         drop: bool = False,
         error_code: str | None = None,
+        path_contains: str | None = None,
     ) -> None:
         if latency_ms < 0 or (retry_after is not None and retry_after < 0):
             raise FaultError("latency_ms and retry_after must not be negative")
@@ -54,7 +57,7 @@ class FaultInjector:
         if count < 0:
             raise FaultError("count must not be negative")
         self._remaining = count
-        self._fault = Fault(status, retry_after, latency_ms, drop, error_code)
+        self._fault = Fault(status, retry_after, latency_ms, drop, error_code, path_contains)
 
     def inject_json(self, body: Any) -> None:
         if not isinstance(body, dict):
@@ -67,6 +70,7 @@ class FaultInjector:
                 latency_ms=body.get("latency_ms") or 0.0,
                 drop=bool(body.get("drop", False)),
                 error_code=body.get("error_code"),
+                path_contains=body.get("path_contains"),
             )
         except TypeError as exc:
             raise FaultError(str(exc)) from exc
@@ -76,11 +80,14 @@ class FaultInjector:
         self._fault = None
         self._standing_latency_ms = 0.0
 
-    def next(self) -> tuple[float, Fault | None]:
+    def next(self, path: str = "") -> tuple[float, Fault | None]:
         """Consume one request: (latency seconds to add, the fault to answer or None)."""
         latency = self._standing_latency_ms
         fault = None
-        if self._remaining > 0 and self._fault is not None:
+        wanted = self._fault is not None and (
+            self._fault.path_contains is None or self._fault.path_contains in path
+        )
+        if self._remaining > 0 and self._fault is not None and wanted:
             self._remaining -= 1
             fault = self._fault
             latency += fault.latency_ms
@@ -94,5 +101,6 @@ class FaultInjector:
             "retry_after": fault.retry_after if fault else None,
             "latency_ms": fault.latency_ms if fault else 0,
             "drop": fault.drop if fault else False,
+            "path_contains": fault.path_contains if fault else None,
             "standing_latency_ms": self._standing_latency_ms,
         }

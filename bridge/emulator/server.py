@@ -125,7 +125,7 @@ class EmulatorServer:
         if not request.path.startswith(REST_PREFIX):
             passed: web.StreamResponse = await handler(request)
             return passed
-        delay, fault = self.faults.next()
+        delay, fault = self.faults.next(request.path)
         if delay > 0:
             await asyncio.sleep(delay)
         if fault is not None and fault.drop:

@@ -49,7 +49,9 @@ class OrderedAcks(Generic[Token]):
     def begin(self, partition: Hashable, offset: int, token: Token) -> Ticket[Token]:
         state = self._partitions.setdefault(partition, _Partition())
         if state.pending and offset <= state.pending[-1].offset:
-            raise ValueError(f"offset {offset} of {partition} arrived out of order")
+            # The consumer went back (a seek to the committed offset): everything from there is
+            # delivered again, so the old copies in flight must not release anything any more.
+            state = self._partitions[partition] = _Partition()
         ticket = Ticket(partition, offset, token, state)
         state.pending.append(ticket)
         return ticket

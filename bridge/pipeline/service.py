@@ -135,7 +135,8 @@ class BridgeService:
                     timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
                     key=message.key,
                     value=message.value,
-                    headers=tuple((k, bytes(v)) for k, v in (message.headers or ())),
+                    # A header may carry no value at all (None): keep it, as empty bytes.
+                    headers=tuple((k, bytes(v or b"")) for k, v in (message.headers or ())),
                 )
                 last_offset[(message.topic, message.partition)] = message.offset
                 await processor.submit(record, event.ack)

@@ -53,9 +53,9 @@ async def test_poison_records_are_dead_lettered_and_the_stream_goes_on(
     await create_topic(bootstrap_servers, topic, 1)
     bridge = bridges(counting_config(unique.group(), topic, dlq, ordering="partition"))
     await bridge.wait_ready()
-    # The next REST call answers 400: it belongs to the record "rejected" below, since every
-    # record before it fails before any request is made (and one lane keeps them in order).
-    emulator.faults.inject(1, 400, error_code="Error.Test.Rejected")
+    # The next send answers 400 (health probes do not count): it belongs to the record
+    # "rejected" below, since every record before it fails before any request is made.
+    emulator.faults.inject(1, 400, error_code="Error.Test.Rejected", path_contains="/users/")
     poison = [
         (b"p", b"{not json", [("trace", b"t-1")]),
         (b"p", jsonb({"seq": 1, "text": "no recipient"}), []),

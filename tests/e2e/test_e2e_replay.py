@@ -30,7 +30,9 @@ async def test_replay_delivers_fixed_records_and_returns_failing_ones_to_the_top
     await create_topic(bootstrap_servers, topic, 1)
     bridge = bridges(counting_config(unique.group(), topic, dlq, ordering="partition"))
     await bridge.wait_ready()
-    emulator.faults.inject(1, 400, error_code="Error.Test.Rejected")  # the service refuses seq 1 once
+    emulator.faults.inject(
+        1, 400, error_code="Error.Test.Rejected", path_contains="/users/"
+    )  # the service refuses seq 1 once
     await produce(bootstrap_servers, topic, [record("k", 1), (b"k", b"{broken"), record("k", 2)])
     assert [int(args[1]) for _, args in await listener.wait_for(1)] == [2]
     assert len(await read_topic(bootstrap_servers, dlq, 2)) == 2

@@ -40,6 +40,19 @@ async def test_counted_fault_answers_the_next_n_rest_requests_then_stops(rest: R
     assert counts == {"202": 1, "503": 2}
 
 
+async def test_a_fault_with_a_path_filter_spares_other_requests(rest: Rest) -> None:
+    hook = await rest.http.post(
+        rest.server.base_url + "/_emulator/faults",
+        json={"count": 1, "status": 400, "error_code": "Error.Test", "path_contains": "/users/"},
+    )
+    assert hook.status_code == 200
+    assert (await rest.call("HEAD", "/api/health")).status_code == 200
+    assert (await rest.send("/api/hubs/chat/:send", "t")).status_code == 202
+    refused = await rest.send("/api/hubs/chat/users/ann/:send", "t")
+    assert (refused.status_code, refused.headers["x-ms-error-code"]) == (400, "Error.Test")
+    assert (await rest.send("/api/hubs/chat/users/ann/:send", "t")).status_code == 202
+
+
 async def test_fault_hits_even_unauthenticated_requests_and_can_be_cleared(rest: Rest) -> None:
     rest.server.faults.inject(5, 429)
     assert (await rest.send("/api/hubs/chat/:send", "t", auto_token=False)).status_code == 429

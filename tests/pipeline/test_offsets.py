@@ -58,8 +58,13 @@ def test_a_revoked_partition_releases_nothing_later() -> None:
     assert released == ["new copy of 1"]
 
 
-def test_out_of_order_arrival_is_refused() -> None:
-    acks: OrderedAcks[int] = OrderedAcks(lambda _: None)
-    acks.begin("p", 10, 10)
-    with pytest.raises(ValueError, match="out of order"):
-        acks.begin("p", 9, 9)
+def test_a_seek_back_starts_the_partition_over() -> None:
+    released: list[str] = []
+    acks: OrderedAcks[str] = OrderedAcks(released.append)
+    old_9 = acks.begin("p", 9, "old 9")
+    acks.begin("p", 10, "old 10")
+    new_9 = acks.begin("p", 9, "new 9")  # the consumer re-read from offset 9
+    assert acks.finish(old_9) == 0
+    assert acks.in_flight("p") == 1
+    assert acks.finish(new_9) == 1
+    assert released == ["new 9"]
