@@ -24,7 +24,10 @@ lint: $(STAMP)
 test: setup
 	$(BIN)/python -m pytest
 
-demo: setup
+# The demo needs the Kafka jars and the JavaScript client, not the Kubernetes validators.
+demo: $(STAMP)
+	bash .ci/setup.d/10-kafka.sh
+	bash .ci/setup.d/20-emulator-js.sh
 	$(BIN)/python deploy/local/stack.py
 
 clean:
