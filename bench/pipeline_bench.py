@@ -208,38 +208,42 @@ def _percentile(ordered: list[float], q: float) -> float:
 def naive_main(spec: ChildSpec) -> None:
     import faust  # noqa: PLC0415 - slow to import; only this child needs it
 
-    app = faust.App(
-        spec.group,
-        broker=f"kafka://{spec.bootstrap}",
-        consumer_auto_offset_reset="earliest",
-        web_enabled=False,
-        store="memory://",
-        topic_disable_leader=True,  # no leader topic to create; does not change the agent
-        datadir=tempfile.mkdtemp(prefix="bench-naive-faust-"),
-    )
-    topic = app.topic(
-        spec.topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
-    url = spec.sink + SEND_PATH + API_QUERY
-    headers = auth_headers(spec.sink)
+    # faust wants a data directory even with an in-memory store.
+    with tempfile.TemporaryDirectory(prefix="bench-naive-faust-") as datadir:
+        app = faust.App(
+            spec.group,
+            broker=f"kafka://{spec.bootstrap}",
+            consumer_auto_offset_reset="earliest",
+            web_enabled=False,
+            store="memory://",
+            topic_disable_leader=True,  # no leader topic to create; does not change the agent
+            datadir=datadir,
+        )
+        topic = app.topic(
+            spec.topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+        url = spec.sink + SEND_PATH + API_QUERY
+        headers = auth_headers(spec.sink)
 
-    @app.agent(topic)
-    async def forward(stream: Any) -> None:
-        # Created here because it must belong to faust's event loop.
-        if spec.naive_transport == "aiohttp":
-            limits = httpx.Limits(max_connections=HTTP_POOL, max_keepalive_connections=HTTP_POOL)
-            client = httpx.AsyncClient(transport=make_transport("aiohttp", limits))
-        else:
-            client = httpx.AsyncClient()
-        async with client:
-            async for event in stream.events():
-                message = event.message
-                response = await client.post(
-                    url, json=body(message.key, message.value, int(message.timestamp * 1000)), headers=headers
-                )
-                response.raise_for_status()
+        @app.agent(topic)
+        async def forward(stream: Any) -> None:
+            # Created here because it must belong to faust's event loop.
+            if spec.naive_transport == "aiohttp":
+                limits = httpx.Limits(max_connections=HTTP_POOL, max_keepalive_connections=HTTP_POOL)
+                client = httpx.AsyncClient(transport=make_transport("aiohttp", limits))
+            else:
+                client = httpx.AsyncClient()
+            async with client:
+                async for event in stream.events():
+                    message = event.message
+                    response = await client.post(
+                        url,
+                        json=body(message.key, message.value, int(message.timestamp * 1000)),
+                        headers=headers,
+                    )
+                    response.raise_for_status()
 
-    faust.Worker(app, loglevel="WARNING").execute_from_commandline()
+        faust.Worker(app, loglevel="WARNING").execute_from_commandline()
 
 
 # --- (b) the plain aiokafka forwarder (child process) --------------------------------------------
@@ -286,15 +290,13 @@ async def plain_main(spec: ChildSpec) -> None:
             entry.done = True
             slots.release()
 
+    done_upto: dict[TopicPartition, int] = {}  # next offset to commit; kept if a commit fails
+
     def committable() -> dict[TopicPartition, int]:
-        offsets = {}
         for tp, queue in pending.items():
-            last = None
             while queue and queue[0].done:
-                last = queue.popleft().offset
-            if last is not None:
-                offsets[tp] = last + 1
-        return offsets
+                done_upto[tp] = queue.popleft().offset + 1
+        return dict(done_upto)
 
     async def commit() -> None:
         offsets = committable()
@@ -349,6 +351,7 @@ class PhaseResult:
     max_ms: float = math.nan
     peak_rss_mb: float = math.nan
     cpu_us: float = math.nan
+    first_s: float = math.nan  # first arrival after the consumer process started (backlog)
     note: str = ""
 
     @property
@@ -560,9 +563,11 @@ async def run_phase(
     await sink.reset()
     child = consumer_child(variant, args, spec, workdir)
     first: list[float] = []
+    started = math.nan
     try:
         if phase == "backlog":
             await produce_backlog(bootstrap, spec.topic, args.records, args.keys)
+            started = time.time()
             await child.start()
             await wait_for(sink, child, "unique", expected, within=args.phase_timeout, on_first=first)
             cpu_end = child.cpu_seconds()
@@ -596,6 +601,8 @@ async def run_phase(
         result.seconds = (stats["last_ms"] - stats["first_ms"]) / 1000
         result.rate = (stats["count"] - 1) / result.seconds if result.seconds > 0 else math.nan
         result.p50_ms, result.p99_ms, result.max_ms = stats["p50_ms"], stats["p99_ms"], stats["max_ms"]
+        if phase == "backlog":
+            result.first_s = stats["first_ms"] / 1000 - started
     if first and result.delivered > first[1]:
         result.cpu_us = (cpu_end - first[0]) / (result.delivered - first[1]) * 1e6
     if phase == "rate" and result.rate < 0.9 * args.rate:
@@ -619,13 +626,13 @@ def print_profile(path: Path) -> None:
 def print_results(results: list[PhaseResult], args: argparse.Namespace) -> None:
     header = (
         f"{'variant':<8} {'phase':<8} {'delivered':>10} {'rec/s':>9} {'p50 ms':>9} {'p99 ms':>9} "
-        f"{'max ms':>9} {'CPU us/rec':>10} {'peak RSS MB':>11}  note"
+        f"{'max ms':>9} {'CPU us/rec':>10} {'peak RSS MB':>11} {'1st after s':>11}  note"
     )
     print(f"\n{header}\n{'-' * len(header)}")
     for r in results:
         print(
             f"{r.variant:<8} {r.phase:<8} {r.delivered:>10} {r.rate:>9.0f} {r.p50_ms:>9.0f} {r.p99_ms:>9.0f} "
-            f"{r.max_ms:>9.0f} {r.cpu_us:>10.0f} {r.peak_rss_mb:>11.1f}  {r.note}"
+            f"{r.max_ms:>9.0f} {r.cpu_us:>10.0f} {r.peak_rss_mb:>11.1f} {r.first_s:>11.1f}  {r.note}"
         )
     by = {(r.variant, r.phase): r for r in results}
     bridge = by.get(("bridge", "backlog"))

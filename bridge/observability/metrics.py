@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import (
     CollectorRegistry,
@@ -242,6 +242,8 @@ class BridgeMetrics:
         Info(BUILD_INFO.removesuffix("_info"), "Build information.", registry=reg).info(
             {"version": __version__}
         )
+        self._consumed_by_topic: dict[str, Any] = {}
+        self._deliveries_by_label: dict[tuple[Outcome, str], Any] = {}
         # Series known up front start at 0, so rate() works before the first event.
         for outcome, reason in (
             (Outcome.DELIVERED, Reason.OK),
@@ -253,9 +255,14 @@ class BridgeMetrics:
     # -- consuming -------------------------------------------------------
 
     def record_consumed(self, topic: str) -> None:
-        self._consumed.labels(topic=topic).inc()
-        # The skipped series exists from the first record on, so "consumed - skipped" is defined.
-        self._skipped.labels(topic=topic)
+        # Label lookups cost more than the increment: children are cached per label value
+        # (topics and reasons are bounded sets; partitions are not cached).
+        child = self._consumed_by_topic.get(topic)
+        if child is None:
+            child = self._consumed_by_topic[topic] = self._consumed.labels(topic=topic)
+            # The skipped series exists from the first record on, so "consumed - skipped" is defined.
+            self._skipped.labels(topic=topic)
+        child.inc()
 
     def record_skipped(self, topic: str) -> None:
         self._skipped.labels(topic=topic).inc()
@@ -282,7 +289,11 @@ class BridgeMetrics:
             yield
 
     def delivery_finished(self, outcome: Outcome, reason: str, duration_seconds: float) -> None:
-        self._deliveries.labels(outcome=outcome.value, reason=bounded_reason(reason)).inc()
+        child = self._deliveries_by_label.get((outcome, reason))
+        if child is None:
+            child = self._deliveries.labels(outcome=outcome.value, reason=bounded_reason(reason))
+            self._deliveries_by_label[outcome, reason] = child
+        child.inc()
         self._delivery_duration.observe(max(duration_seconds, 0.0))
 
     def delivery_retried(self, reason: str) -> None:

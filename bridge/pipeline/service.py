@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import shutil
 from typing import Any, cast
 
 import faust
@@ -178,6 +179,7 @@ class BridgeService:
         self._stopping = True
         if not self._started:
             await self.client.aclose()
+            shutil.rmtree(self.app.conf.datadir, ignore_errors=True)
             self.stopped.set()
             return True
         deadline = self.config.shutdown.drain_timeout_seconds if drain_timeout is None else drain_timeout
@@ -204,6 +206,8 @@ class BridgeService:
             log.exception("final offset commit failed; uncommitted records will be redelivered")
         await self.app.stop()
         await self.client.aclose()
+        # faust wants a data dir even with the in-memory store; it holds nothing worth keeping.
+        shutil.rmtree(self.app.conf.datadir, ignore_errors=True)
         self.stopped.set()
         return drained
 

@@ -93,9 +93,14 @@ class BridgeProcess:
         return self.process.returncode
 
     def stop(self) -> None:
+        """Graceful stop (SIGTERM), as Kubernetes does; SIGKILL if it hangs."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(45)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
     def tail(self, lines: int = 60) -> str:
         try:
