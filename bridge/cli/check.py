@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from bridge.config import ConfigError, config_warnings, load_config, startup_problems
+from bridge.config import ConfigError, LoadedConfig, config_warnings, load_config, startup_problems
 from bridge.routing import compile_routes
 
 CONFIG_ENV_VAR = "SIGNALR_BRIDGE_CONFIG"
@@ -37,19 +37,28 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def load_for_startup(path: str) -> LoadedConfig | None:
+    """The config the daemon would start with, or None after printing why it would not start."""
     try:
-        loaded = load_config(args.config)
-        router = compile_routes(loaded.config)
+        loaded = load_config(path)
+        compile_routes(loaded.config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
-        return 1
+        return None
     problems = startup_problems(loaded)
     if problems:
         print("\n".join(problems), file=sys.stderr)
-        return 1
+        return None
     for warning in config_warnings(loaded.config):
-        print(f"{args.config}: warning: {warning}", file=sys.stderr)
+        print(f"{path}: warning: {warning}", file=sys.stderr)
+    return loaded
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load_for_startup(args.config)
+    if loaded is None:
+        return 1
+    router = compile_routes(loaded.config)
     topics = ", ".join(sorted(router.topics)) or "-"
     patterns = ", ".join(dict.fromkeys(p.pattern for p in router.topic_patterns))
     extra = f"; topic patterns: {patterns}" if patterns else ""

@@ -15,7 +15,6 @@ from bridge.config import BridgeConfig, ConfigError, LoadedConfig, load_config
 from bridge.routing import Record, RoutingError, compile_routes
 from bridge.signalr.connection_string import parse_connection_string
 from bridge.signalr.errors import ConnectionStringError, PreflightError
-from bridge.signalr.requests import build_request
 
 from .check import add_config_argument
 
@@ -67,19 +66,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         routed = router.route(record)
-        signalr = config.signalr
-        requests = [
-            (
-                item,
-                build_request(
-                    item.action,
-                    hub=signalr.hub,
-                    api_version=signalr.api_version,
-                    application=signalr.application,
-                ),
-            )
-            for item in routed
-        ]
+        requests = [(item, config.signalr.request_for(item.action)) for item in routed]
     except RoutingError as exc:
         return _failed(config, exc.reason, str(exc))
     except PreflightError as exc:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from typing import Any
 
-from bridge.config import ConfigError, load_config, startup_problems
+from .check import add_config_argument, load_for_startup
 
 
 def register(subparsers: Any) -> None:
@@ -17,19 +16,13 @@ def register(subparsers: Any) -> None:
         description="Consume the routed Kafka topics and deliver to Azure SignalR Service until "
         "SIGTERM/SIGINT (drains in-flight records, commits, exits 0; a second signal forces exit).",
     )
-    parser.add_argument("--config", "-c", required=True, help="the routing file (YAML)")
+    add_config_argument(parser)
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
-        loaded = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    problems = startup_problems(loaded)
-    if problems:
-        print("\n".join(problems), file=sys.stderr)
+    loaded = load_for_startup(args.config)
+    if loaded is None:
         return 2
     from bridge.pipeline.daemon import run_bridge  # noqa: PLC0415 - faust is slow to import
 

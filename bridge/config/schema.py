@@ -12,8 +12,10 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
+from bridge.signalr.actions import Action
 from bridge.signalr.connection_string import parse_connection_string
 from bridge.signalr.errors import ConnectionStringError
+from bridge.signalr.requests import RestRequest, build_request
 
 from .fields import (
     ApiVersion,
@@ -186,6 +188,10 @@ class SignalRConfig(_Model):
     @property
     def has_connection(self) -> bool:
         return self.connection_string is not None or bool(self.endpoints)
+
+    def request_for(self, action: Action) -> RestRequest:
+        """The REST request for ``action`` with this section's hub, api-version and application."""
+        return build_request(action, hub=self.hub, api_version=self.api_version, application=self.application)
 
 
 # ---------------------------------------------------------------------------- failures and runtime

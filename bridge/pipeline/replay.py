@@ -23,7 +23,6 @@ from bridge.pipeline.kafka_app import aiokafka_security
 from bridge.pipeline.signalr_client import client_from_config
 from bridge.routing import Record, Router, RoutingError, compile_routes
 from bridge.signalr.errors import PreflightError
-from bridge.signalr.requests import build_request
 
 log = logging.getLogger(__name__)
 
@@ -126,19 +125,9 @@ async def _dry_run(
     report: Callable[[str], None],
 ) -> ReplaySummary:
     summary = ReplaySummary()
-    signalr = config.signalr
     async for _, _, record in _records(consumer, ends):
         try:
-            routed = router.route(record)
-            requests = [
-                build_request(
-                    item.action,
-                    hub=signalr.hub,
-                    api_version=signalr.api_version,
-                    application=signalr.application,
-                )
-                for item in routed
-            ]
+            requests = [config.signalr.request_for(item.action) for item in router.route(record)]
         except (RoutingError, PreflightError) as exc:
             summary.failed_again += 1
             report(f"{_where(record)}: would fail again: {exc}")
