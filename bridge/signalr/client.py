@@ -245,7 +245,10 @@ class SignalRClient:
         await self._ensure_started()
         end = _deadline(deadline, within)
         states = self._targets()
-        results = list(await asyncio.gather(*(self._deliver_to(s, request, end) for s in states)))
+        if len(states) == 1:  # the common case: no task per delivery just to gather one result
+            results = [await self._deliver_to(states[0], request, end)]
+        else:
+            results = list(await asyncio.gather(*(self._deliver_to(s, request, end) for s in states)))
         results = await self._stand_in(request, states, results, end)
         result = DeliveryResult.combine(action if action is not None else request, results)
         self._observer.on_result(result)
