@@ -87,11 +87,14 @@ class RecordProcessor:
         self._on_fatal = on_fatal
         self._outage_poll = outage_poll_seconds
         self.fatal: FatalDeliveryError | None = None
+        self._closing = asyncio.Event()
 
     # --- intake (called by the agent, in offset order per partition) ------------------------
 
     async def submit(self, record: Record, release: Callable[[], object]) -> None:
         """Take one record; returns once it is scheduled (waits while the bridge is full)."""
+        if self._closing.is_set():
+            return  # shutting down: never started, never acked, so redelivered after the restart
         self._metrics.record_consumed(record.topic)
         partition = (record.topic, record.partition)
         per_partition = self._per_partition.setdefault(
@@ -99,6 +102,10 @@ class RecordProcessor:
         )
         await per_partition.acquire()
         await self._total.acquire()
+        if self._closing.is_set():  # the drain began while this record waited for room
+            self._total.release()
+            per_partition.release()
+            return
         ticket = self._acks.begin(partition, record.offset, release)
         try:
             routed = self._router.route(record)
@@ -129,6 +136,8 @@ class RecordProcessor:
         return len(self._lanes)
 
     async def drain(self, within: float | None) -> bool:
+        """Take no more records and wait for those in flight; True when all finished in time."""
+        self._closing.set()
         return await self._lanes.drain(within)
 
     async def cancel(self) -> None:
