@@ -17,8 +17,16 @@ Deliberate choices (the daemon issue left them open):
 * ``reason`` comes from the fixed set :data:`REASONS`; anything else is
   recorded as ``other`` so a bug cannot explode label cardinality.
 * Label values never carry user ids, group names, connection ids or keys:
-  ``topic`` and ``endpoint`` come from the configuration, ``partition`` is
-  bounded by the topic's partition count.
+  ``topic``, ``route`` and ``endpoint`` come from the configuration,
+  ``partition`` is bounded by the topic's partition count. ``route`` is empty
+  for a failure no route owns (an internal error before routing).
+* A record that fails for good is either dead-lettered
+  (``dead_lettered_total``) or, without a dead-letter topic for its reason,
+  logged and skipped (``records_dropped_total``): every failure is counted.
+* Series of the configured routes and topics exist at 0 from the start
+  (:meth:`BridgeMetrics.declare_routes`), so ``rate()`` and ``increase()`` see
+  the first event, and no ``_created`` series are exported (they double the
+  series count and no query here uses them).
 * Names say what they count, in the guide's words: ``deliveries_in_flight``
   (not a bare ``in_flight``), ``delivery_duration_seconds`` (request timing is
   a duration; ``end_to_end_latency_seconds`` keeps "latency" because it spans
@@ -28,7 +36,7 @@ Deliberate choices (the daemon issue left them open):
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any, Final
@@ -39,6 +47,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
+    disable_created_metrics,
     exposition,
     gc_collector,
     platform_collector,
@@ -47,8 +56,12 @@ from prometheus_client import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge import __version__
+from bridge.observability.recent import RecentFailures
 
 PREFIX: Final = "signalr_bridge"
+
+# Process-wide in prometheus_client; read at collection time, so this covers every registry.
+disable_created_metrics()
 
 
 class Outcome(StrEnum):
@@ -107,6 +120,7 @@ RECORDS_SKIPPED: Final = f"{PREFIX}_records_skipped_total"
 DELIVERIES: Final = f"{PREFIX}_deliveries_total"
 DELIVERY_RETRIES: Final = f"{PREFIX}_delivery_retries_total"
 DEAD_LETTERED: Final = f"{PREFIX}_dead_lettered_total"
+RECORDS_DROPPED: Final = f"{PREFIX}_records_dropped_total"
 DELIVERIES_IN_FLIGHT: Final = f"{PREFIX}_deliveries_in_flight"
 DELIVERY_DURATION: Final = f"{PREFIX}_delivery_duration_seconds"
 END_TO_END_LATENCY: Final = f"{PREFIX}_end_to_end_latency_seconds"
@@ -123,6 +137,7 @@ METRIC_NAMES: Final = frozenset(
         DELIVERIES,
         DELIVERY_RETRIES,
         DEAD_LETTERED,
+        RECORDS_DROPPED,
         DELIVERIES_IN_FLIGHT,
         CONSUMER_LAG,
         ENDPOINT_UP,
@@ -176,6 +191,14 @@ def bounded_reason(reason: str) -> str:
     return label if label in REASONS else Reason.OTHER.value
 
 
+# Delivery series every route starts with, so rate() works before the first event.
+_STARTING_DELIVERIES: Final = (
+    (Outcome.DELIVERED, Reason.OK.value),
+    (Outcome.BENIGN, Reason.ALREADY_SO.value),
+    (Outcome.FAILED, Reason.RETRIES_EXHAUSTED.value),
+)
+
+
 def _strip_total(name: str) -> str:
     # prometheus_client adds the _total suffix itself.
     return name.removesuffix("_total")
@@ -186,10 +209,12 @@ class BridgeMetrics:
 
     ``process_metrics=True`` also registers the process, platform and GC
     collectors on this registry, as the default registry would have them.
+    :attr:`recent_failures` keeps the last failed records for the status page.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None, *, process_metrics: bool = True) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self.recent_failures = RecentFailures()
         reg = self.registry
         if process_metrics:
             process_collector.ProcessCollector(registry=reg)
@@ -203,8 +228,8 @@ class BridgeMetrics:
         )
         self._deliveries = Counter(
             _strip_total(DELIVERIES),
-            "SignalR actions by final outcome (delivered, benign, failed) and reason.",
-            ["outcome", "reason"],
+            "SignalR actions by route, final outcome (delivered, benign, failed) and reason.",
+            ["route", "outcome", "reason"],
             registry=reg,
         )
         self._retries = Counter(
@@ -214,7 +239,17 @@ class BridgeMetrics:
             registry=reg,
         )
         self._dead_lettered = Counter(
-            _strip_total(DEAD_LETTERED), "Records written to the dead-letter topic.", ["reason"], registry=reg
+            _strip_total(DEAD_LETTERED),
+            "Records written to the dead-letter topic, by route and reason.",
+            ["route", "reason"],
+            registry=reg,
+        )
+        self._dropped = Counter(
+            _strip_total(RECORDS_DROPPED),
+            "Records that failed for good and were logged and skipped, not dead-lettered "
+            "(no dead_letter.topic, or the reason is not in dead_letter.reasons).",
+            ["route", "reason"],
+            registry=reg,
         )
         self._in_flight = Gauge(DELIVERIES_IN_FLIGHT, "SignalR deliveries in progress.", registry=reg)
         self._delivery_duration = Histogram(
@@ -243,18 +278,38 @@ class BridgeMetrics:
             {"version": __version__}
         )
         self._consumed_by_topic: dict[str, Any] = {}
-        self._deliveries_by_label: dict[tuple[Outcome, str], Any] = {}
-        # Series known up front start at 0, so rate() works before the first event.
-        for outcome, reason in (
-            (Outcome.DELIVERED, Reason.OK),
-            (Outcome.BENIGN, Reason.ALREADY_SO),
-            (Outcome.FAILED, Reason.RETRIES_EXHAUSTED),
-        ):
-            self._deliveries.labels(outcome=outcome.value, reason=reason.value)
+        self._deliveries_by_label: dict[tuple[str, Outcome, str], Any] = {}
+
+    def declare_routes(
+        self,
+        routes: Iterable[str],
+        topics: Iterable[str] = (),
+        *,
+        dead_lettered: Iterable[str] = (),
+        dropped: Iterable[str] = (),
+    ) -> None:
+        """Create the series the configured routes and topics can move, at 0.
+
+        ``dead_lettered`` and ``dropped`` are the failure reasons that go to the dead-letter
+        topic and those that are skipped, as the ``dead_letter`` section decides.
+        """
+        for topic in topics:
+            self._consumed_child(topic)
+        dead_lettered, dropped = tuple(dead_lettered), tuple(dropped)
+        for route in routes:
+            for outcome, reason in _STARTING_DELIVERIES:
+                self._deliveries_child(route, outcome, reason)
+            for reason in dead_lettered:
+                self._dead_lettered.labels(route=route, reason=bounded_reason(reason))
+            for reason in dropped:
+                self._dropped.labels(route=route, reason=bounded_reason(reason))
 
     # -- consuming -------------------------------------------------------
 
     def record_consumed(self, topic: str) -> None:
+        self._consumed_child(topic).inc()
+
+    def _consumed_child(self, topic: str) -> Any:
         # Label lookups cost more than the increment: children are cached per label value
         # (topics and reasons are bounded sets; partitions are not cached).
         child = self._consumed_by_topic.get(topic)
@@ -262,7 +317,7 @@ class BridgeMetrics:
             child = self._consumed_by_topic[topic] = self._consumed.labels(topic=topic)
             # The skipped series exists from the first record on, so "consumed - skipped" is defined.
             self._skipped.labels(topic=topic)
-        child.inc()
+        return child
 
     def record_skipped(self, topic: str) -> None:
         self._skipped.labels(topic=topic).inc()
@@ -288,19 +343,30 @@ class BridgeMetrics:
         with self._in_flight.track_inprogress():
             yield
 
-    def delivery_finished(self, outcome: Outcome, reason: str, duration_seconds: float) -> None:
-        child = self._deliveries_by_label.get((outcome, reason))
-        if child is None:
-            child = self._deliveries.labels(outcome=outcome.value, reason=bounded_reason(reason))
-            self._deliveries_by_label[outcome, reason] = child
-        child.inc()
+    def delivery_finished(self, outcome: Outcome, reason: str, duration_seconds: float, *, route: str) -> None:
+        self._deliveries_child(route, outcome, reason).inc()
         self._delivery_duration.observe(max(duration_seconds, 0.0))
+
+    def _deliveries_child(self, route: str, outcome: Outcome, reason: str) -> Any:
+        key = (route, outcome, reason)
+        child = self._deliveries_by_label.get(key)
+        if child is None:
+            child = self._deliveries.labels(route=route, outcome=outcome.value, reason=bounded_reason(reason))
+            self._deliveries_by_label[key] = child
+        return child
 
     def delivery_retried(self, reason: str) -> None:
         self._retries.labels(reason=bounded_reason(reason)).inc()
 
-    def dead_lettered(self, reason: str) -> None:
-        self._dead_lettered.labels(reason=bounded_reason(reason)).inc()
+    def dead_lettered(self, reason: str, route: str | None, *, detail: str = "", source: str = "") -> None:
+        """A failed record was written to the dead-letter topic."""
+        self._dead_lettered.labels(route=route or "", reason=bounded_reason(reason)).inc()
+        self.recent_failures.add(route, reason, detail, source, dead_lettered=True)
+
+    def record_dropped(self, reason: str, route: str | None, *, detail: str = "", source: str = "") -> None:
+        """A failed record was logged and skipped: the config sends its reason to no dead-letter topic."""
+        self._dropped.labels(route=route or "", reason=bounded_reason(reason)).inc()
+        self.recent_failures.add(route, reason, detail, source, dead_lettered=False)
 
     def observe_end_to_end(self, record_timestamp_seconds: float, now: float | None = None) -> None:
         """Observe record timestamp to acceptance; a clock skew into the future counts as 0."""

@@ -186,7 +186,7 @@ class RecordProcessor:
                 break
             # One final result per action (the retries are counted by the client's observer).
             self._metrics.delivery_finished(
-                _metric_outcome(result), result.reason, time.monotonic() - started
+                _metric_outcome(result), result.reason, time.monotonic() - started, route=item.route
             )
             if not result.ok:
                 return failure_from(result, item.route)
@@ -214,16 +214,18 @@ class RecordProcessor:
             "partition": record.partition,
             "offset": record.offset,
         }
+        source = f"{record.topic}[{record.partition}]@{record.offset}"
         if self._dead_letter.dead_letters(failure.reason):
             assert self._dead_letter.topic is not None
             assert self._sink is not None
             await self._send_to_dead_letter(self._dead_letter.topic, record, failure)
-            self._metrics.dead_lettered(failure.reason)
+            self._metrics.dead_lettered(failure.reason, failure.route, detail=failure.detail, source=source)
             log.warning("record dead-lettered: %s", failure.detail, extra=extra)
         elif self._dead_letter.other_failures == "stop":
             log.error("record failed; stopping as configured: %s", failure.detail, extra=extra)
             raise FatalDeliveryError(f"{failure.reason}: {failure.detail}")
         else:
+            self._metrics.record_dropped(failure.reason, failure.route, detail=failure.detail, source=source)
             log.warning("record failed and skipped: %s", failure.detail, extra=extra)
 
     async def _send_to_dead_letter(self, topic: str, record: Record, failure: Failure) -> None:

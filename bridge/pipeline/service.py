@@ -18,6 +18,7 @@ from typing import Any, cast
 import faust
 
 from bridge.config import BridgeConfig
+from bridge.config.schema import ALL_FAILURE_REASONS
 from bridge.observability.health import HealthState
 from bridge.observability.metrics import BridgeMetrics
 from bridge.pipeline.deadletter import DeadLetterSink
@@ -82,6 +83,19 @@ def subscription(app: faust.App, router: Router) -> Any:
     return app.topic(pattern=re.compile("|".join(f"(?:{p})" for p in parts)), **_RAW)
 
 
+def _declare_series(metrics: BridgeMetrics, config: BridgeConfig, router: Router) -> None:
+    dead_letter = config.dead_letter
+    metrics.declare_routes(
+        [route.name for route in config.routes],
+        router.topics,
+        dead_lettered=[r for r in ALL_FAILURE_REASONS if dead_letter.dead_letters(r)],
+        # With other_failures: stop, a failure stops the consumer instead: nothing is dropped.
+        dropped=[]
+        if dead_letter.other_failures == "stop"
+        else [r for r in ALL_FAILURE_REASONS if not dead_letter.dead_letters(r)],
+    )
+
+
 class BridgeService:
     def __init__(
         self,
@@ -97,6 +111,7 @@ class BridgeService:
         self.metrics = metrics
         self.health = health
         self.router = compile_routes(config)
+        _declare_series(metrics, config, self.router)
         self.client = client or client_from_config(config.signalr, observer=_MetricsObserver(metrics, health))
         self.app = build_app(config.kafka)
         self.processor = RecordProcessor(

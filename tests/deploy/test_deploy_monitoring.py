@@ -218,13 +218,13 @@ async def live_series(bootstrap_servers: str, tmp_path: Path, unique: Any) -> se
         bridge = BridgeProcess(counting_config(unique.group(), topic, dlq), tmp_path, env).start()
         try:
             await bridge.wait_ready()
+            # Until the failure is counted and the first lag report (every 5 s) is in.
             for _ in range(100):
                 text = await bridge.metrics()
-                if 'dead_lettered_total{reason="decode_error"} 1.0' in text:
+                dead = 'dead_lettered_total{reason="decode_error",route="counted"} 1.0' in text
+                if dead and "signalr_bridge_consumer_lag_records{" in text:
                     break
                 await asyncio.sleep(0.3)
-            await asyncio.sleep(5.5)  # one lag report
-            text = await bridge.metrics()
         finally:
             bridge.stop()
     return series_names(text)
@@ -248,9 +248,11 @@ async def test_every_metric_used_by_alerts_and_dashboard_is_exported(live_series
 def test_exposition_passes_promtool_lint() -> None:
     metrics = BridgeMetrics()
     metrics.record_consumed("orders")
-    metrics.delivery_finished(Outcome.FAILED, "rejected", 0.2)
+    metrics.declare_routes(["orders"], ["orders"], dead_lettered=["rejected"], dropped=["decode_error"])
+    metrics.delivery_finished(Outcome.FAILED, "rejected", 0.2, route="orders")
     metrics.delivery_retried("throttled")
-    metrics.dead_lettered("rejected")
+    metrics.dead_lettered("rejected", "orders")
+    metrics.record_dropped("decode_error", "orders")
     metrics.set_consumer_lag("orders", 0, 5)
     metrics.set_endpoint_up("primary", True)
     body, _ = metrics.render()

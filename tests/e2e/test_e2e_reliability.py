@@ -91,7 +91,7 @@ async def test_poison_records_are_dead_lettered_and_the_stream_goes_on(
         assert int(h["bridge.source.timestamp"]) > 0
     assert all(h["bridge.error.route"] == "counted" for h in headers)
     metrics = await bridge.metrics()
-    assert 'signalr_bridge_dead_lettered_total{reason="decode_error"} 1.0' in metrics
+    assert 'signalr_bridge_dead_lettered_total{reason="decode_error",route="counted"} 1.0' in metrics
 
 
 async def test_a_30_second_outage_loses_nothing_and_dead_letters_nothing(

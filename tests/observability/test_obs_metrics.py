@@ -26,9 +26,7 @@ async def test_live_metrics_endpoint_exports_every_documented_name(http: httpx.A
 
 async def test_every_exported_bridge_metric_is_documented(http: httpx.AsyncClient) -> None:
     text = (await http.get("/metrics")).text
-    ours = {
-        name for name in series_names(text) if name.startswith(m.PREFIX) and not name.endswith("_created")
-    }
+    ours = {name for name in series_names(text) if name.startswith(m.PREFIX)}
     assert ours <= METRIC_NAMES, f"exported but not in METRIC_NAMES: {sorted(ours - METRIC_NAMES)}"
 
 
@@ -42,10 +40,11 @@ async def test_pipeline_events_show_up_in_the_scrape(metrics: BridgeMetrics, htt
     metrics.record_consumed("orders")
     metrics.record_consumed("orders")
     metrics.record_skipped("orders")
-    metrics.delivery_finished(Outcome.DELIVERED, "ok", 0.02)
-    metrics.delivery_finished(Outcome.FAILED, "bad_request", 0.5)
+    metrics.delivery_finished(Outcome.DELIVERED, "ok", 0.02, route="r1")
+    metrics.delivery_finished(Outcome.FAILED, "bad_request", 0.5, route="r1")
     metrics.delivery_retried("throttled")
-    metrics.dead_lettered("bad_request")
+    metrics.dead_lettered("rejected", "r1")
+    metrics.record_dropped("decode_error", "r2")
     metrics.set_consumer_lag("orders", 3, 42)
     metrics.set_endpoint_up("https://a.service.signalr.net", True)
     metrics.offsets_committed()
@@ -58,10 +57,11 @@ async def test_pipeline_events_show_up_in_the_scrape(metrics: BridgeMetrics, htt
     }
     assert samples[(m.RECORDS_CONSUMED, (("topic", "orders"),))] == 2
     assert samples[(m.RECORDS_SKIPPED, (("topic", "orders"),))] == 1
-    assert samples[(m.DELIVERIES, (("outcome", "delivered"), ("reason", "ok")))] == 1
-    assert samples[(m.DELIVERIES, (("outcome", "failed"), ("reason", "bad_request")))] == 1
+    assert samples[(m.DELIVERIES, (("outcome", "delivered"), ("reason", "ok"), ("route", "r1")))] == 1
+    assert samples[(m.DELIVERIES, (("outcome", "failed"), ("reason", "bad_request"), ("route", "r1")))] == 1
     assert samples[(m.DELIVERY_RETRIES, (("reason", "throttled"),))] == 1
-    assert samples[(m.DEAD_LETTERED, (("reason", "bad_request"),))] == 1
+    assert samples[(m.DEAD_LETTERED, (("reason", "rejected"), ("route", "r1")))] == 1
+    assert samples[(m.RECORDS_DROPPED, (("reason", "decode_error"), ("route", "r2")))] == 1
     assert samples[(m.CONSUMER_LAG, (("partition", "3"), ("topic", "orders")))] == 42
     assert samples[(m.ENDPOINT_UP, (("endpoint", "https://a.service.signalr.net"),))] == 1
     assert samples[(m.OFFSET_COMMITS, ())] == 1
@@ -72,10 +72,10 @@ async def test_pipeline_events_show_up_in_the_scrape(metrics: BridgeMetrics, htt
 def test_unknown_reasons_collapse_to_other_so_cardinality_stays_bounded(metrics: BridgeMetrics) -> None:
     for i in range(50):
         metrics.delivery_retried(f"HTTP 5{i:02d} from upstream")
-        metrics.dead_lettered(f"user-{i}")
+        metrics.dead_lettered(f"user-{i}", "r")
     reg = metrics.registry
     assert reg.get_sample_value(m.DELIVERY_RETRIES, {"reason": "other"}) == 50
-    assert reg.get_sample_value(m.DEAD_LETTERED, {"reason": "other"}) == 50
+    assert reg.get_sample_value(m.DEAD_LETTERED, {"route": "r", "reason": "other"}) == 50
     reasons = {
         s.labels["reason"]
         for f in reg.collect()
@@ -85,9 +85,47 @@ def test_unknown_reasons_collapse_to_other_so_cardinality_stays_bounded(metrics:
     assert reasons == {"other"}
 
 
-def test_starting_series_exist_at_zero_so_rates_work_from_the_first_scrape(metrics: BridgeMetrics) -> None:
-    value = metrics.registry.get_sample_value(m.DELIVERIES, {"outcome": "delivered", "reason": "ok"})
-    assert value == 0
+def test_declared_routes_have_their_series_at_zero_before_any_event(metrics: BridgeMetrics) -> None:
+    metrics.declare_routes(
+        ["rooms", "alerts"], ["chat"], dead_lettered=["decode_error"], dropped=["retries_exhausted"]
+    )
+    reg = metrics.registry
+    for route in ("rooms", "alerts"):
+        for outcome, reason in (("delivered", "ok"), ("benign", "already_so"), ("failed", "retries_exhausted")):
+            labels = {"route": route, "outcome": outcome, "reason": reason}
+            assert reg.get_sample_value(m.DELIVERIES, labels) == 0, labels
+        assert reg.get_sample_value(m.DEAD_LETTERED, {"route": route, "reason": "decode_error"}) == 0
+        assert reg.get_sample_value(m.RECORDS_DROPPED, {"route": route, "reason": "retries_exhausted"}) == 0
+    # Only what the dead_letter section can produce: a dead-lettered reason is never dropped.
+    assert reg.get_sample_value(m.RECORDS_DROPPED, {"route": "rooms", "reason": "decode_error"}) is None
+    assert reg.get_sample_value(m.RECORDS_CONSUMED, {"topic": "chat"}) == 0
+    assert reg.get_sample_value(m.RECORDS_SKIPPED, {"topic": "chat"}) == 0
+    assert reg.get_sample_value(m.DELIVERIES, {"route": "other", "outcome": "delivered", "reason": "ok"}) is None
+
+
+async def test_no_created_series_are_exported(metrics: BridgeMetrics, http: httpx.AsyncClient) -> None:
+    metrics.declare_routes(["rooms"], ["chat"], dead_lettered=["decode_error"])
+    metrics.record_consumed("chat")
+    metrics.observe_end_to_end(1.0, now=2.0)
+    for accept in ("text/plain", "application/openmetrics-text; version=1.0.0"):
+        text = (await http.get("/metrics", headers={"Accept": accept})).text
+        assert "signalr_bridge_records_consumed_total" in text
+        assert "_created" not in text, accept
+
+
+def test_failures_are_remembered_newest_first_with_secrets_masked(metrics: BridgeMetrics) -> None:
+    metrics.dead_lettered("decode_error", "rooms", detail="value is not JSON", source="chat[0]@4")
+    metrics.record_dropped("rejected", None, detail="token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln x" * 20)
+    newest, older = metrics.recent_failures.newest_first()
+    assert (newest.route, newest.reason, newest.dead_lettered) == ("", "rejected", False)
+    assert "eyJ" not in newest.detail
+    assert len(newest.detail) <= 300
+    assert (older.route, older.reason, older.source, older.dead_lettered) == (
+        "rooms",
+        "decode_error",
+        "chat[0]@4",
+        True,
+    )
 
 
 def test_in_flight_returns_to_zero_even_when_the_delivery_raises(metrics: BridgeMetrics) -> None:
@@ -139,7 +177,8 @@ def test_client_reasons_with_hyphens_keep_their_meaning(metrics: BridgeMetrics) 
     # The SignalR client writes reasons like "server-error"; Prometheus labels use underscores.
     metrics.delivery_retried("server-error")
     metrics.delivery_retried("server_error")
-    metrics.delivery_finished(Outcome.BENIGN, "already-so", 0.01)
+    metrics.delivery_finished(Outcome.BENIGN, "already-so", 0.01, route="r")
     reg = metrics.registry
     assert reg.get_sample_value(m.DELIVERY_RETRIES, {"reason": "server_error"}) == 2
-    assert reg.get_sample_value(m.DELIVERIES, {"outcome": "benign", "reason": "already_so"}) == 1
+    labels = {"route": "r", "outcome": "benign", "reason": "already_so"}
+    assert reg.get_sample_value(m.DELIVERIES, labels) == 1

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bridge.config import load_config_text
+from bridge.observability import metrics as m
 from bridge.observability.metrics import BridgeMetrics
 from bridge.pipeline.deadletter import error_headers
 from bridge.pipeline.processor import DeadLetterPolicy, RecordProcessor
@@ -69,14 +70,16 @@ class Sink:
         self.records.append((topic, record, headers))
 
 
-def processor(client: ScriptedClient, sink: Sink) -> RecordProcessor:
-    config = load_config_text(CONFIG).config
+def processor(
+    client: ScriptedClient, sink: Sink, *, config_text: str = CONFIG, metrics: BridgeMetrics | None = None
+) -> RecordProcessor:
+    config = load_config_text(config_text).config
     return RecordProcessor(
         router=compile_routes(config),
         client=client,
         dead_letter=DeadLetterPolicy.from_config(config.dead_letter),
         sink=sink,
-        metrics=BridgeMetrics(process_metrics=False),
+        metrics=metrics or BridgeMetrics(process_metrics=False),
         max_in_flight=10,
         max_in_flight_per_partition=10,
         outage_poll_seconds=0.01,
@@ -126,3 +129,20 @@ async def test_retries_exhausted_while_the_service_is_up_dead_letters_the_record
     assert facts["error.reason"] == "retries_exhausted"
     assert facts["error.http_status"] == "503"
     assert released == [0]
+
+
+async def test_a_failure_without_a_dead_letter_topic_is_skipped_and_counted() -> None:
+    client, sink, released = ScriptedClient(iter(())), Sink(), []
+    metrics = BridgeMetrics(process_metrics=False)
+    p = processor(client, sink, config_text=CONFIG.replace("dead_letter: {topic: dlq}\n", ""), metrics=metrics)
+    await p.submit(rec(0, b"{bad json"), lambda: released.append(0))
+    await p.submit(rec(1, json.dumps({"to": "u", "n": 1}).encode()), lambda: released.append(1))
+    assert await p.drain(within=10)
+    assert released == [0, 1]
+    assert sink.records == []
+    reg = metrics.registry
+    assert reg.get_sample_value(m.RECORDS_DROPPED, {"route": "r", "reason": "decode_error"}) == 1
+    assert reg.get_sample_value(m.DEAD_LETTERED, {"route": "r", "reason": "decode_error"}) is None
+    assert reg.get_sample_value(m.DELIVERIES, {"route": "r", "outcome": "delivered", "reason": "ok"}) == 1
+    [note] = metrics.recent_failures.newest_first()
+    assert (note.route, note.reason, note.source, note.dead_lettered) == ("r", "decode_error", "t[0]@0", False)
