@@ -245,6 +245,12 @@ class ObservabilityConfig(_Model):
     port: int = Field(default=9108, ge=0, le=65535, description="0 binds a free port (tests)")
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    library_log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None, BeforeValidator(_upper)
+    ] = Field(
+        default=None,
+        description="Level of faust, aiokafka and httpx logs (default WARNING; DEBUG when log_level is DEBUG)",
+    )
 
 
 class ShutdownConfig(_Model):

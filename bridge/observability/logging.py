@@ -1,7 +1,15 @@
 """Structured logs: one JSON object per line, with secrets masked.
 
 Each line has ``ts`` (UTC, RFC 3339), ``level``, ``logger``, ``msg``, any
-``extra=`` fields, and ``exc`` when an exception is attached. The
+``extra=`` fields, and ``exc`` when an exception is attached. The ``text``
+format is for people: the same fields, extras as ``key=value`` after the
+message (so a failed record's topic, partition and offset are on its line).
+
+Libraries (faust, mode, aiokafka, httpx) log at their own level, WARNING
+unless asked otherwise, so their start-up chatter stays out of the way; their
+repeated warnings and errors (aiokafka logs dozens per second while Kafka is
+down) pass once per window per message template, the next one carrying the
+count of those held back (:class:`RepeatFilter`). The
 :class:`RedactingFilter` masks SignalR access keys, bearer tokens, JWTs and
 passwords (SASL or any ``password=``/``"password": ...``) in the message, in
 every extra (nested values too) and in tracebacks. It sits on the *handler*,
@@ -18,6 +26,9 @@ import json
 import logging
 import logging.config
 import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -125,31 +136,121 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
-def logging_dict_config(level: str | int = "INFO", fmt: LogFormat = "json") -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` mapping: one stderr handler with redaction."""
-    formatter: dict[str, Any] = {"()": JsonFormatter} if fmt == "json" else {"format": TEXT_FORMAT}
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT`` followed by the record's extras as ``key=value`` (quoted when they hold blanks)."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        pairs = [
+            f"{key}={_text_value(redact_value(value, key))}"
+            for key, value in vars(record).items()
+            if key not in _RECORD_ATTRS and value is not None
+        ]
+        if not pairs:
+            return text
+        first, newline, rest = text.partition("\n")  # extras stay on the message line, before a traceback
+        return f"{first} {' '.join(pairs)}{newline}{rest}"
+
+
+def _text_value(value: Any) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, list | tuple):
+        text = ",".join(str(item) for item in value)
+    else:
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    return json.dumps(text, ensure_ascii=False) if not text or any(c.isspace() for c in text) else text
+
+
+# Loggers of the libraries the bridge runs on; their INFO is start-up and rebalance chatter.
+LIBRARY_LOGGERS: Final = ("faust", "mode", "aiokafka", "kafka", "httpx", "httpcore")
+DEFAULT_LIBRARY_LEVEL: Final = "WARNING"
+REPEAT_WINDOW_SECONDS: Final = 30.0
+
+
+def _is_library(name: str) -> bool:
+    return any(name == lib or name.startswith(lib + ".") for lib in LIBRARY_LOGGERS)
+
+
+@dataclass(slots=True)
+class _Seen:
+    since: float
+    held_back: int = 0
+
+
+class RepeatFilter(logging.Filter):
+    """Lets a library's warning or error through once per window per message template.
+
+    The first record of a window passes; the rest are counted, and the first one after the
+    window passes with ``repeated=<count held back>``. Keyed by the unformatted message, so
+    "Unable connect to node with id %s" for three brokers is one message, not three.
+    """
+
+    def __init__(
+        self, window_seconds: float = REPEAT_WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._window = window_seconds
+        self._clock = clock
+        self._seen: dict[tuple[str, int, str], _Seen] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not _is_library(record.name):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self._clock()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen.since < self._window:
+            seen.held_back += 1
+            return False
+        if seen is not None and seen.held_back:
+            record.repeated = f"{seen.held_back} more in the last {now - seen.since:.0f}s"
+        if len(self._seen) >= 1000:  # templates are few; a bound all the same
+            self._seen.clear()
+        self._seen[key] = _Seen(now)
+        return True
+
+
+def _level_name(level: str | int) -> str:
+    return logging.getLevelName(level) if isinstance(level, int) else level.upper()
+
+
+def logging_dict_config(
+    level: str | int = "INFO", fmt: LogFormat = "json", library_level: str | int | None = None
+) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` mapping: one stderr handler with repeat limiting and redaction.
+
+    ``library_level`` defaults to WARNING, or DEBUG when ``level`` is DEBUG.
+    """
+    formatter: dict[str, Any] = {"()": JsonFormatter if fmt == "json" else TextFormatter}
+    if library_level is None:
+        library_level = "DEBUG" if _level_name(level) == "DEBUG" else DEFAULT_LIBRARY_LEVEL
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": RedactingFilter}},
+        # The repeat filter keys on the unformatted message, so it runs before redaction formats it.
+        "filters": {"repeat": {"()": RepeatFilter}, "redact": {"()": RedactingFilter}},
         "formatters": {"bridge": formatter},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "bridge",
-                "filters": ["redact"],
+                "filters": ["repeat", "redact"],
             }
         },
-        "root": {
-            "level": logging.getLevelName(level) if isinstance(level, int) else level.upper(),
-            "handlers": ["stderr"],
-        },
+        "loggers": {name: {"level": _level_name(library_level)} for name in LIBRARY_LOGGERS},
+        "root": {"level": _level_name(level), "handlers": ["stderr"]},
     }
 
 
-def configure_logging(level: str | int = "INFO", fmt: LogFormat = "json") -> None:
-    """Route every logger to stderr in ``fmt``, with secrets masked."""
+def configure_logging(
+    level: str | int = "INFO", fmt: LogFormat = "json", library_level: str | int | None = None
+) -> None:
+    """Route every logger to stderr in ``fmt``, with secrets masked and library chatter held back."""
     if fmt not in ("json", "text"):
         raise ValueError(f"unknown log format {fmt!r}: use 'json' or 'text'")
-    logging.config.dictConfig(logging_dict_config(level, fmt))
+    logging.config.dictConfig(logging_dict_config(level, fmt, library_level))

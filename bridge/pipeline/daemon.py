@@ -28,9 +28,8 @@ FORCED_EXIT_CODE = 130
 async def run_bridge(loaded: LoadedConfig, *, configure_logs: bool = True) -> int:
     config = loaded.config
     if configure_logs:
-        configure_logging(config.observability.log_level, config.observability.log_format)
-        # One INFO line per REST call drowns everything else; deliveries are in the metrics.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        observability = config.observability
+        configure_logging(observability.log_level, observability.log_format, observability.library_log_level)
     metrics = BridgeMetrics()
     health = HealthState(metrics)
     service = BridgeService(config, metrics=metrics, health=health)

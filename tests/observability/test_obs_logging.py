@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from bridge.observability.logging import (
     MASK,
     RedactingFilter,
+    RepeatFilter,
     configure_logging,
     redact_text,
 )
@@ -118,3 +119,66 @@ JWT_SHAPE = r"eyJ[A-Za-z0-9_-]{4,40}\.[A-Za-z0-9_-]{4,80}\.[A-Za-z0-9_-]{0,60}"
 def test_any_jwt_is_masked_wherever_it_appears(token: str) -> None:
     for text in (f"token {token} sent", f"Authorization: Bearer {token}", f'{{"access_token": "{token}"}}'):
         assert token not in redact_text(text)
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_library_info_is_hidden_unless_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    logging.getLogger("faust.app.base").info("[^App]: Starting...")
+    logging.getLogger("aiokafka.consumer.group_coordinator").info("Joined group")
+    logging.getLogger("aiokafka.cluster").warning("Topic chat not found in cluster metadata")
+    logging.getLogger("bridge.pipeline.daemon").info("bridge running")
+    assert [(e["logger"], e["msg"]) for e in _lines(capsys.readouterr().err)] == [
+        ("aiokafka.cluster", "Topic chat not found in cluster metadata"),
+        ("bridge.pipeline.daemon", "bridge running"),
+    ]
+    for level, library_level in (("INFO", "INFO"), ("DEBUG", None)):
+        configure_logging(level, "json", library_level)
+        logging.getLogger("faust.app.base").info("[^App]: Starting...")
+        assert [e["msg"] for e in _lines(capsys.readouterr().err)] == ["[^App]: Starting..."]
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_text_lines_carry_the_extras(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "text")
+    logging.getLogger("bridge.pipeline.processor").warning(
+        "record dead-lettered: %s",
+        "value is not JSON",
+        extra={"reason": "decode_error", "route": "chat room", "topic": "chat", "partition": 2, "offset": 17},
+    )
+    line = capsys.readouterr().err.rstrip("\n")
+    assert line.endswith(
+        'WARNING bridge.pipeline.processor: record dead-lettered: value is not JSON '
+        'reason=decode_error route="chat room" topic=chat partition=2 offset=17'
+    )
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_repeated_library_errors_pass_once_per_window_with_a_count() -> None:
+    clock = _Clock()
+    repeat = RepeatFilter(window_seconds=30, clock=clock)
+    log = logging.getLogger("aiokafka.conn")
+
+    def record(node: int, level: int = logging.ERROR, name: str = "aiokafka.conn") -> logging.LogRecord:
+        # aiokafka's own template: the node id differs, the message is the same.
+        return logging.LogRecord(name, level, __file__, 1, "Unable connect to node with id %s: %s", (node, "refused"), None)
+
+    assert log.name == "aiokafka.conn"
+    passed = []
+    for second in range(60):  # 50 errors a second for a minute, as while Kafka is down
+        clock.now = 1000.0 + second
+        passed += [r for r in (record(n % 3) for n in range(50)) if repeat.filter(r)]
+    assert len(passed) == 2
+    assert not hasattr(passed[0], "repeated")
+    assert passed[1].repeated == "1499 more in the last 30s"
+    # Other messages, INFO lines and the bridge's own lines are never held back.
+    assert repeat.filter(record(1, name="aiokafka.cluster"))
+    assert all(repeat.filter(record(1, level=logging.INFO)) for _ in range(3))
+    assert all(repeat.filter(record(1, name="bridge.pipeline.processor")) for _ in range(3))
