@@ -1,6 +1,9 @@
-"""``signalr-bridge check --config FILE``: validate a config without touching the network.
+"""``signalr-bridge check --config FILE [--offline]``: validate a config without touching the network.
 
-Exit 0 when the daemon could start with it; 1 with one line per problem otherwise.
+Exit 0 when the daemon could start with it; 1 with one line per problem otherwise. With
+``--offline`` the file is checked for another machine: what depends on this machine's
+environment (unset variables, the connection string, TLS files, installed extras) is a
+warning, not an error.
 """
 
 from __future__ import annotations
@@ -9,8 +12,11 @@ import argparse
 import os
 import sys
 
-from bridge.config import ConfigError, LoadedConfig, config_warnings, load_config, startup_problems
+from bridge.config import LoadedConfig
 from bridge.routing import compile_routes
+
+from ._exit import EXIT_OK, EXIT_PROBLEMS
+from ._startup import startup_report
 
 CONFIG_ENV_VAR = "SIGNALR_BRIDGE_CONFIG"
 
@@ -19,9 +25,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "check",
         help="validate a config file (no network)",
-        description="Validate a config file (YAML, schema, expressions, environment) without network access.",
+        description="Validate a config file (YAML, schema, expressions, environment) without network access. "
+        "Exit 0 when `run` could start with it, 1 otherwise.",
     )
     add_config_argument(parser)
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="check the file for another machine: unset variables, a missing connection string, "
+        "TLS files and extras are warnings",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -37,31 +50,22 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_for_startup(path: str) -> LoadedConfig | None:
+def load_for_startup(path: str, *, offline: bool = False) -> LoadedConfig | None:
     """The config the daemon would start with, or None after printing why it would not start."""
-    try:
-        loaded = load_config(path)
-        compile_routes(loaded.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return None
-    problems = startup_problems(loaded)
-    if problems:
-        print("\n".join(problems), file=sys.stderr)
-        return None
-    for warning in config_warnings(loaded.config):
-        print(f"{path}: warning: {warning}", file=sys.stderr)
-    return loaded
+    report = startup_report(path, offline=offline)
+    for line in report.errors + report.warnings:
+        print(line, file=sys.stderr)
+    return None if report.errors else report.loaded
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_for_startup(args.config)
+    loaded = load_for_startup(args.config, offline=args.offline)
     if loaded is None:
-        return 1
+        return EXIT_PROBLEMS
     router = compile_routes(loaded.config)
     topics = ", ".join(sorted(router.topics)) or "-"
     patterns = ", ".join(dict.fromkeys(p.pattern for p in router.topic_patterns))
     extra = f"; topic patterns: {patterns}" if patterns else ""
     count = len(router.routes)
     print(f"{args.config}: OK ({count} route{'s' if count != 1 else ''}; topics: {topics}{extra})")
-    return 0
+    return EXIT_OK

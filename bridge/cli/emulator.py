@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from typing import Any
 
 from bridge.emulator import EmulatorServer
+
+from ._exit import EXIT_USAGE, port_number
 
 
 def register(subparsers: Any) -> None:
@@ -20,7 +23,7 @@ def register(subparsers: Any) -> None:
         "Prints the connection string on the first line of stdout.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8888, help="port to bind, 0 for any free port")
+    parser.add_argument("--port", type=port_number, default=8888, help="port to bind, 0 for any free port")
     parser.add_argument("--access-key", help="AccessKey to accept (default: a random key)")
     parser.add_argument(
         "--test-hooks", action="store_true", help="enable fault injection and inspection under /_emulator/"
@@ -35,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(server))
     except OSError as exc:
-        print(f"signalr-bridge emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(f"signalr-bridge emulator: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
+        return EXIT_USAGE
     return 0
 
 

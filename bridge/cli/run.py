@@ -6,6 +6,7 @@ import argparse
 import asyncio
 from typing import Any
 
+from ._exit import CliError
 from .check import add_config_argument, load_for_startup
 
 
@@ -24,6 +25,13 @@ def _run(args: argparse.Namespace) -> int:
     loaded = load_for_startup(args.config)
     if loaded is None:
         return 2
+    from bridge.observability.server import ListenError  # noqa: PLC0415 - imported with the daemon
     from bridge.pipeline.daemon import run_bridge  # noqa: PLC0415 - faust is slow to import
 
-    return asyncio.run(run_bridge(loaded))
+    try:
+        return asyncio.run(run_bridge(loaded))
+    except ListenError as exc:
+        raise CliError(
+            f"{exc} (another bridge running? set observability.port, "
+            "or SIGNALR_BRIDGE__OBSERVABILITY__PORT; 0 picks a free port)"
+        ) from None

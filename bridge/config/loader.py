@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -135,7 +136,30 @@ def _cross_checks(config: BridgeConfig, locator: Locator) -> list[ConfigIssue]:
                             "(v1 has no such operation)",
                         )
                     )
+    issues.extend(_dead_letter_topic_routed(config, locator))
     return issues
+
+
+def _dead_letter_topic_routed(config: BridgeConfig, locator: Locator) -> list[ConfigIssue]:
+    """A routed dead-letter topic feeds every failure back in: one bad record loops for ever."""
+    topic = config.dead_letter.topic
+    if topic is None:
+        return []
+    routes = [
+        route.name
+        for route in config.routes
+        if topic in route.topics or (route.topic_pattern is not None and re.fullmatch(route.topic_pattern, topic))
+    ]
+    if not routes:
+        return []
+    names = ", ".join(f'"{name}"' for name in routes)
+    return [
+        locator.issue(
+            ("dead_letter", "topic"),
+            f"the dead-letter topic is also consumed by route {names}: each failure would be "
+            "dead-lettered again and again; use a topic no route reads",
+        )
+    ]
 
 
 def _without_follow_on_errors(errors: list[ErrorDetails]) -> list[ErrorDetails]:

@@ -10,6 +10,7 @@ wait on I/O, so a probe cannot time out because Kafka or SignalR is slow.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Final
 
 from aiohttp import web
@@ -47,6 +48,18 @@ def build_app(metrics: BridgeMetrics, health: HealthState) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app
+
+
+class ListenError(OSError):
+    """The observability port cannot be bound (in use, or not allowed)."""
+
+    def __init__(self, errno: int | None, host: str, port: int, reason: str) -> None:
+        super().__init__(errno, reason)
+        self.host = host
+        self.port = port
+
+    def __str__(self) -> str:
+        return f"cannot serve /metrics on {self.host}:{self.port}: {self.strerror}"
 
 
 class ObservabilityServer:
@@ -88,6 +101,10 @@ class ObservabilityServer:
         site = web.TCPSite(runner, self._host, self._port)
         try:
             await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's own text repeats the address
+            raise ListenError(exc.errno, self._host, self._port, reason) from exc
         except BaseException:
             await runner.cleanup()
             raise

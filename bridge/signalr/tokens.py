@@ -14,6 +14,7 @@ Both providers cache tokens and refresh them shortly before they expire.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -199,14 +200,24 @@ class EntraTokenProvider:
         await self._credential.close()
 
 
+def missing_dependency(conn: ConnectionString) -> str | None:
+    """Why ``conn`` cannot be used with what is installed here (a missing extra), or None."""
+    if not conn.uses_entra:
+        return None
+    try:
+        importlib.import_module("azure.identity.aio")
+    except ImportError:
+        return f"AuthType={conn.auth_type} needs azure-identity: pip install 'signalr-bridge[azure]'"
+    return None
+
+
 def entra_credential(conn: ConnectionString) -> AsyncTokenCredential:
     """Build the azure-identity async credential that ``conn.auth_type`` names."""
-    try:
-        from azure.identity import aio as identity  # noqa: PLC0415 - optional extra, imported on use
-    except ImportError as exc:
-        raise AuthError(
-            f"AuthType={conn.auth_type} needs azure-identity: pip install 'signalr-bridge[azure]'"
-        ) from exc
+    missing = missing_dependency(conn)
+    if missing is not None:
+        raise AuthError(missing)
+    from azure.identity import aio as identity  # noqa: PLC0415 - optional extra, imported on use
+
     credential: AsyncTokenCredential
     if conn.auth_type == "azure.app":
         if conn.client_secret is not None:

@@ -74,14 +74,16 @@ def test_emulator_without_key_makes_a_random_one_and_has_no_hooks() -> None:
     assert _fields(other_line)["AccessKey"] != key
 
 
-async def test_emulator_on_a_busy_port_exits_1() -> None:
+async def test_emulator_on_a_busy_port_exits_2_with_one_line() -> None:
     async with EmulatorServer(access_key=ACCESS_KEY) as busy:
         process = await asyncio.create_subprocess_exec(
             *CLI, "emulator", "--port", str(busy.port), stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         _out, err = await process.communicate()
-        assert process.returncode == 1
-        assert b"cannot listen" in err
+        assert process.returncode == 2
+        assert err.decode() == (
+            f"signalr-bridge emulator: cannot listen on 127.0.0.1:{busy.port}: Address already in use\n"
+        )
 
 
 def _token(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -234,3 +234,76 @@ def test_check_warns_about_unverified_tls_but_passes(
     assert capsys.readouterr().err == (
         f"{path}: warning: kafka.security.tls.verify is false: the broker certificate is not checked\n"
     )
+
+
+def test_check_offline_turns_environment_problems_into_warnings(
+    write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AzureSignalRConnectionString", raising=False)
+    monkeypatch.delenv("SASL_PASSWORD", raising=False)
+    base = (
+        "kafka:\n  bootstrap_servers: h:9093\n  security:\n    protocol: SASL_SSL\n"
+        "    sasl: {mechanism: PLAIN, username: u, password: '${SASL_PASSWORD}'}\nsignalr:\n  hub: chat\n"
+    )
+    path = write_config(config_text(ROUTES, base=base))
+    assert main(["check", "--config", str(path)]) == 1
+    assert capsys.readouterr().err == (
+        f'{path}:5: field "kafka.security.sasl.password": environment variable SASL_PASSWORD is not set '
+        "(use ${SASL_PASSWORD:-fallback} for a default)\n"
+    )
+    assert main(["check", "--offline", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{path}: OK (1 route; topics: chat)\n"
+    assert err == (
+        f"{path}: warning: signalr: no connection string: set signalr.connection_string, "
+        "signalr.endpoints, or the AzureSignalRConnectionString environment variable\n"
+        f"{path}: warning: environment variable SASL_PASSWORD is not set\n"
+    )
+
+
+def test_check_offline_still_fails_on_problems_of_the_file(
+    write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AzureSignalRConnectionString", raising=False)
+    path = write_config(config_text(ROUTES.replace("room-{value.roomId}", "room-{value.roomId")))
+    assert main(["check", "--offline", "--config", str(path)]) == 1
+    assert "unclosed '{'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "routes",
+    [
+        "- name: rooms\n  topics: [chat, chat.dlq]\n  actions: [{send: {target: t, all: true}}]\n",
+        "- name: everything\n  topic_pattern: 'chat.*'\n  actions: [{send: {target: t, all: true}}]\n",
+    ],
+    ids=["named", "pattern"],
+)
+def test_check_refuses_a_dead_letter_topic_that_is_also_routed(
+    routes: str, write_config: WriteConfig, signalr_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One bad record would loop: fail, dead-letter, consume the dead letter, fail again...
+    base = "kafka:\n  bootstrap_servers: h:9092\nsignalr:\n  hub: chat\ndead_letter:\n  topic: chat.dlq\n"
+    path = write_config(config_text(routes, base=base))
+    name = "rooms" if "rooms" in routes else "everything"
+    for argv in (["check"], ["check", "--offline"]):
+        assert main([*argv, "--config", str(path)]) == 1
+        assert capsys.readouterr().err == (
+            f'{path}:6: field "dead_letter.topic": the dead-letter topic is also consumed by route "{name}": '
+            "each failure would be dead-lettered again and again; use a topic no route reads\n"
+        )
+
+
+def test_check_loads_the_tls_material_the_bridge_would_load(
+    write_config: WriteConfig, signalr_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    base = (
+        "kafka:\n  bootstrap_servers: h:9093\n  security:\n    protocol: SSL\n"
+        f"    tls: {{ca_file: {ca}}}\nsignalr:\n  hub: chat\n"
+    )
+    path = write_config(config_text(ROUTES, base=base))
+    assert main(["check", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}: kafka.security.tls: cannot load the certificates: ")
+    assert err.count("\n") == 1
