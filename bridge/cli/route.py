@@ -101,13 +101,19 @@ def _failed(config: BridgeConfig, reason: str, message: str) -> int:
     return EXIT_FAILED_RECORD
 
 
-def _record(args: argparse.Namespace) -> Record:
-    headers: list[tuple[str, bytes]] = []
-    for item in args.header:
+def parse_headers(items: list[str]) -> list[tuple[str, str]]:
+    """``--header NAME=VALUE`` options as pairs (a value may contain ``=``)."""
+    headers: list[tuple[str, str]] = []
+    for item in items:
         name, sep, text = item.partition("=")
         if not sep or not name:
             raise ValueError(f"--header {item!r} is not NAME=VALUE")
-        headers.append((name, text.encode("utf-8")))
+        headers.append((name, text))
+    return headers
+
+
+def _record(args: argparse.Namespace) -> Record:
+    headers = [(name, text.encode("utf-8")) for name, text in parse_headers(args.header)]
     value: bytes | None = None
     if args.value_file is not None:
         value = Path(args.value_file).read_bytes()

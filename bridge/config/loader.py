@@ -148,7 +148,8 @@ def _dead_letter_topic_routed(config: BridgeConfig, locator: Locator) -> list[Co
     routes = [
         route.name
         for route in config.routes
-        if topic in route.topics or (route.topic_pattern is not None and re.fullmatch(route.topic_pattern, topic))
+        if topic in route.topics
+        or (route.topic_pattern is not None and re.fullmatch(route.topic_pattern, topic) is not None)
     ]
     if not routes:
         return []

@@ -249,7 +249,7 @@ class ObservabilityConfig(_Model):
         Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None, BeforeValidator(_upper)
     ] = Field(
         default=None,
-        description="Level of faust, aiokafka and httpx logs (default WARNING; DEBUG when log_level is DEBUG)",
+        description="Level of faust, aiokafka and httpx logs (default WARNING, DEBUG with log_level DEBUG)",
     )
 
 

@@ -343,7 +343,9 @@ class BridgeMetrics:
         with self._in_flight.track_inprogress():
             yield
 
-    def delivery_finished(self, outcome: Outcome, reason: str, duration_seconds: float, *, route: str) -> None:
+    def delivery_finished(
+        self, outcome: Outcome, reason: str, duration_seconds: float, *, route: str
+    ) -> None:
         self._deliveries_child(route, outcome, reason).inc()
         self._delivery_duration.observe(max(duration_seconds, 0.0))
 

@@ -103,7 +103,8 @@ class ObservabilityServer:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's own text repeats the address
+            # asyncio's own text repeats the address: the OS's words are enough.
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ListenError(exc.errno, self._host, self._port, reason) from exc
         except BaseException:
             await runner.cleanup()

@@ -11,14 +11,14 @@ the replay's end, so one run never loops). Progress is committed in its own cons
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bridge.config import BridgeConfig
 from bridge.pipeline.deadletter import Failure, dead_letter_headers, failure_from, original_record
+from bridge.pipeline.dlq_reader import DeadLetterTopicMissingError, messages_until, partitions_of
 from bridge.pipeline.kafka_app import aiokafka_security
 from bridge.pipeline.signalr_client import client_from_config
 from bridge.routing import Record, Router, RoutingError, compile_routes
@@ -60,7 +60,11 @@ async def replay_dead_letters(
     )
     await consumer.start()
     try:
-        assigned = [TopicPartition(topic, p) for p in await _partitions(config, topic)]
+        try:
+            partitions = await partitions_of(kafka, topic)
+        except DeadLetterTopicMissingError:
+            raise ReplayError(f'dead-letter topic "{topic}" does not exist') from None
+        assigned = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(assigned)
         ends = await consumer.end_offsets(assigned)
         if dry_run:
@@ -68,49 +72,6 @@ async def replay_dead_letters(
         return await _replay(consumer, ends, router, config, report)
     finally:
         await consumer.stop()
-
-
-async def _partitions(config: BridgeConfig, topic: str) -> list[int]:
-    # A consumer only knows the metadata of topics it subscribes to; ask an admin client instead.
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=list(config.kafka.bootstrap_servers), **aiokafka_security(config.kafka)
-    )
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [p["partition"] for t in described if t["topic"] == topic for p in t["partitions"]]
-    if not partitions:
-        raise ReplayError(f'dead-letter topic "{topic}" does not exist')
-    return sorted(partitions)
-
-
-async def _records(
-    consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]
-) -> AsyncIterator[tuple[TopicPartition, int, Record]]:
-    """Every dead-lettered record below the end offsets taken at the start, as its source record."""
-    remaining = {tp for tp, end in ends.items() if await consumer.position(tp) < end}
-    while remaining:
-        batch = await consumer.getmany(*remaining, timeout_ms=1000)
-        for tp, messages in batch.items():
-            for message in messages:
-                if message.offset < ends[tp]:
-                    yield tp, message.offset, original_record(_as_record(message))
-            if await consumer.position(tp) >= ends[tp]:
-                remaining.discard(tp)
-
-
-def _as_record(message: ConsumerRecord[bytes, bytes]) -> Record:
-    return Record(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        timestamp_ms=message.timestamp,
-        key=message.key,
-        value=message.value,
-        headers=tuple(message.headers or ()),
-    )
 
 
 def _where(record: Record) -> str:
@@ -125,7 +86,8 @@ async def _dry_run(
     report: Callable[[str], None],
 ) -> ReplaySummary:
     summary = ReplaySummary()
-    async for _, _, record in _records(consumer, ends):
+    async for _, dead in messages_until(consumer, ends):
+        record = original_record(dead)
         try:
             requests = [config.signalr.request_for(item.action) for item in router.route(record)]
         except (RoutingError, PreflightError) as exc:
@@ -158,7 +120,8 @@ async def _replay(
     async with client_from_config(config.signalr) as client:
         await producer.start()
         try:
-            async for tp, offset, record in _records(consumer, ends):
+            async for tp, dead in messages_until(consumer, ends):
+                record = original_record(dead)
                 failure: Failure | None = None
                 try:
                     routed = router.route(record)
@@ -183,7 +146,7 @@ async def _replay(
                 else:
                     summary.skipped += 1
                     report(f"{_where(record)}: no route wants it now; skipped")
-                await consumer.commit({tp: offset + 1})
+                await consumer.commit({tp: dead.offset + 1})
         finally:
             await producer.stop()
     return summary

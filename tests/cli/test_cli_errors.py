@@ -45,7 +45,9 @@ def test_run_while_the_metrics_port_is_taken_says_so_in_one_line(tmp_path: Path)
         port = busy.getsockname()[1]
         config = tmp_path / "bridge.yaml"
         config.write_text(CONFIG.replace("__PORT__", str(port)))
-        result = cli("run", "--config", str(config), env={"AzureSignalRConnectionString": FAKE_CONNECTION_STRING})
+        result = cli(
+            "run", "--config", str(config), env={"AzureSignalRConnectionString": FAKE_CONNECTION_STRING}
+        )
     assert result.returncode == EXIT_USAGE
     assert result.stderr == (
         f"signalr-bridge run: cannot serve /metrics on 127.0.0.1:{port}: Address already in use "
@@ -66,7 +68,10 @@ def test_emulator_with_an_impossible_port() -> None:
 def test_schema_into_a_missing_directory() -> None:
     result = cli("schema", "-o", "/nonexistent/x.json")
     assert (result.returncode, result.stdout) == (EXIT_USAGE, "")
-    assert result.stderr == "signalr-bridge schema: cannot write /nonexistent/x.json: No such file or directory\n"
+    assert (
+        result.stderr
+        == "signalr-bridge schema: cannot write /nonexistent/x.json: No such file or directory\n"
+    )
 
 
 def test_token_into_a_closed_pipe_exits_quietly() -> None:

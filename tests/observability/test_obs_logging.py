@@ -148,7 +148,7 @@ def test_text_lines_carry_the_extras(capsys: pytest.CaptureFixture[str]) -> None
     )
     line = capsys.readouterr().err.rstrip("\n")
     assert line.endswith(
-        'WARNING bridge.pipeline.processor: record dead-lettered: value is not JSON '
+        "WARNING bridge.pipeline.processor: record dead-lettered: value is not JSON "
         'reason=decode_error route="chat room" topic=chat partition=2 offset=17'
     )
 
@@ -168,7 +168,9 @@ def test_repeated_library_errors_pass_once_per_window_with_a_count() -> None:
 
     def record(node: int, level: int = logging.ERROR, name: str = "aiokafka.conn") -> logging.LogRecord:
         # aiokafka's own template: the node id differs, the message is the same.
-        return logging.LogRecord(name, level, __file__, 1, "Unable connect to node with id %s: %s", (node, "refused"), None)
+        return logging.LogRecord(
+            name, level, __file__, 1, "Unable connect to node with id %s: %s", (node, "refused"), None
+        )
 
     assert log.name == "aiokafka.conn"
     passed = []

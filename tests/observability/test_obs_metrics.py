@@ -91,7 +91,11 @@ def test_declared_routes_have_their_series_at_zero_before_any_event(metrics: Bri
     )
     reg = metrics.registry
     for route in ("rooms", "alerts"):
-        for outcome, reason in (("delivered", "ok"), ("benign", "already_so"), ("failed", "retries_exhausted")):
+        for outcome, reason in (
+            ("delivered", "ok"),
+            ("benign", "already_so"),
+            ("failed", "retries_exhausted"),
+        ):
             labels = {"route": route, "outcome": outcome, "reason": reason}
             assert reg.get_sample_value(m.DELIVERIES, labels) == 0, labels
         assert reg.get_sample_value(m.DEAD_LETTERED, {"route": route, "reason": "decode_error"}) == 0
@@ -100,7 +104,9 @@ def test_declared_routes_have_their_series_at_zero_before_any_event(metrics: Bri
     assert reg.get_sample_value(m.RECORDS_DROPPED, {"route": "rooms", "reason": "decode_error"}) is None
     assert reg.get_sample_value(m.RECORDS_CONSUMED, {"topic": "chat"}) == 0
     assert reg.get_sample_value(m.RECORDS_SKIPPED, {"topic": "chat"}) == 0
-    assert reg.get_sample_value(m.DELIVERIES, {"route": "other", "outcome": "delivered", "reason": "ok"}) is None
+    assert (
+        reg.get_sample_value(m.DELIVERIES, {"route": "other", "outcome": "delivered", "reason": "ok"}) is None
+    )
 
 
 async def test_no_created_series_are_exported(metrics: BridgeMetrics, http: httpx.AsyncClient) -> None:

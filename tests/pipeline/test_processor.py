@@ -134,7 +134,9 @@ async def test_retries_exhausted_while_the_service_is_up_dead_letters_the_record
 async def test_a_failure_without_a_dead_letter_topic_is_skipped_and_counted() -> None:
     client, sink, released = ScriptedClient(iter(())), Sink(), []
     metrics = BridgeMetrics(process_metrics=False)
-    p = processor(client, sink, config_text=CONFIG.replace("dead_letter: {topic: dlq}\n", ""), metrics=metrics)
+    p = processor(
+        client, sink, config_text=CONFIG.replace("dead_letter: {topic: dlq}\n", ""), metrics=metrics
+    )
     await p.submit(rec(0, b"{bad json"), lambda: released.append(0))
     await p.submit(rec(1, json.dumps({"to": "u", "n": 1}).encode()), lambda: released.append(1))
     assert await p.drain(within=10)
@@ -145,4 +147,9 @@ async def test_a_failure_without_a_dead_letter_topic_is_skipped_and_counted() ->
     assert reg.get_sample_value(m.DEAD_LETTERED, {"route": "r", "reason": "decode_error"}) is None
     assert reg.get_sample_value(m.DELIVERIES, {"route": "r", "outcome": "delivered", "reason": "ok"}) == 1
     [note] = metrics.recent_failures.newest_first()
-    assert (note.route, note.reason, note.source, note.dead_lettered) == ("r", "decode_error", "t[0]@0", False)
+    assert (note.route, note.reason, note.source, note.dead_lettered) == (
+        "r",
+        "decode_error",
+        "t[0]@0",
+        False,
+    )
