@@ -61,7 +61,7 @@ from bridge.observability.recent import RecentFailures
 PREFIX: Final = "signalr_bridge"
 
 # Process-wide in prometheus_client; read at collection time, so this covers every registry.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Outcome(StrEnum):
