@@ -1,4 +1,4 @@
-"""``signalr-bridge test FILE...``: run route tests (a record in, SignalR requests or a dead-letter reason out).
+"""``signalr-bridge test FILE...``: route tests (a record in; SignalR requests or a dead-letter reason out).
 
 The file format is described in :mod:`bridge.routing.route_tests`; ``config/*.test.yaml`` are examples.
 Exit 0 when every case passes, 1 when one fails (with a diff), 2 when a file cannot be used.

@@ -90,6 +90,7 @@ def test_a_failing_case_shows_a_diff_and_exits_1(suite, capsys: pytest.CaptureFi
           requests: []
         """)
     assert main(["test", str(path)]) == 1
+    NOT_JSON = "Expecting value at line 1 column 1"  # noqa: N806
     assert capsys.readouterr().out == textwrap.dedent(f"""\
         {path} (testing {path.parent / "bridge.yaml"})
           FAIL  wrong room  [{path}:3]
@@ -120,7 +121,7 @@ def test_a_failing_case_shows_a_diff_and_exits_1(suite, capsys: pytest.CaptureFi
                 @@ -1 +1 @@
                 -requests: []
                 +dead_letter: decode_error
-                the record fails: route "rooms": field "value": value is not JSON: Expecting value at line 1 column 1
+                the record fails: route "rooms": field "value": value is not JSON: {NOT_JSON}
         3 tests: 0 passed, 3 failed
         """)
 
@@ -137,7 +138,8 @@ def test_an_invalid_test_file_is_reported_with_its_line(suite, capsys: pytest.Ca
     out, err = capsys.readouterr()
     assert err == (
         f'{path}:4: field "tests[0].record.vaule": unknown key (did you mean "value"?)\n'
-        f'{path}:6: field "tests[1]": a test needs exactly one of requests (a list, [] for none) or dead_letter\n'
+        f'{path}:6: field "tests[1]": a test needs exactly one of requests (a list, [] for none) '
+        "or dead_letter\n"
     )
     assert out == "0 tests: 0 passed, 0 failed\n"
 
