@@ -90,7 +90,7 @@ def test_a_failing_case_shows_a_diff_and_exits_1(suite, capsys: pytest.CaptureFi
           requests: []
         """)
     assert main(["test", str(path)]) == 1
-    NOT_JSON = "Expecting value at line 1 column 1"  # noqa: N806
+    not_json = "Expecting value at line 1 column 1"
     assert capsys.readouterr().out == textwrap.dedent(f"""\
         {path} (testing {path.parent / "bridge.yaml"})
           FAIL  wrong room  [{path}:3]
@@ -121,7 +121,7 @@ def test_a_failing_case_shows_a_diff_and_exits_1(suite, capsys: pytest.CaptureFi
                 @@ -1 +1 @@
                 -requests: []
                 +dead_letter: decode_error
-                the record fails: route "rooms": field "value": value is not JSON: {NOT_JSON}
+                the record fails: route "rooms": field "value": value is not JSON: {not_json}
         3 tests: 0 passed, 3 failed
         """)
 
