@@ -1,4 +1,4 @@
-"""The bridge's own HTTP server: ``/metrics``, ``/healthz`` and ``/readyz``.
+"""The bridge's own HTTP server: ``/metrics``, ``/healthz``, ``/readyz`` and the live page ``/``.
 
 ``/metrics`` serves the registry in the Prometheus text format (or
 OpenMetrics when the scraper asks for it). ``/healthz`` and ``/readyz`` answer
@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bridge.observability.health import HealthState, Verdict
 from bridge.observability.metrics import BridgeMetrics
+from bridge.observability.status_page import add_status_routes
 
 DEFAULT_HOST: Final = "0.0.0.0"  # noqa: S104 - scraped by Prometheus from outside the pod
 DEFAULT_PORT: Final = 9108
@@ -47,6 +48,7 @@ def build_app(metrics: BridgeMetrics, health: HealthState) -> web.Application:
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    add_status_routes(app, metrics, health)  # the live page: /, /status.json
     return app
 
 
