@@ -1,4 +1,9 @@
-"""Load a config file: YAML (lines, duplicate keys) -> environment -> schema -> cross checks."""
+"""Load a config file: YAML (lines, duplicate keys) -> environment -> schema -> cross checks.
+
+What this module checks is structure. The semantic checks (templates, expressions, SignalR
+names, connection strings, api-version support) run in :func:`bridge.routing.compile_routes`,
+which reports through :attr:`LoadedConfig.locator` with the same file, line, route and field.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,12 @@ class LoadedConfig:
     config: BridgeConfig
     file: str
     unset_variables: tuple[str, ...] = field(default=())  # only when loaded with strict_env=False
+    # Where each value came from (line, environment variable), for checks made after loading.
+    locator: Locator | None = field(default=None, compare=False, repr=False)
+
+    def issue_locator(self) -> Locator:
+        """The locator of the file, or one that names routes and fields only (built in code)."""
+        return self.locator or locator_for(self.config, self.file)
 
 
 def load_config(
@@ -77,7 +88,12 @@ def load_config_text(
     if issues:
         raise ConfigError(issues)
     unset = tuple(dict.fromkeys(issue.variable for issue in result.unset if issue.variable))
-    return LoadedConfig(config, file, unset)
+    return LoadedConfig(config, file, unset, locator)
+
+
+def locator_for(config: BridgeConfig, file: str = "<config>") -> Locator:
+    """A locator for a config that was built in code rather than read from a file: no lines."""
+    return Locator(file, config.model_dump(mode="json", by_alias=True), {}, {})
 
 
 def startup_problems(loaded: LoadedConfig) -> list[str]:
@@ -124,17 +140,6 @@ def _cross_checks(config: BridgeConfig, locator: Locator) -> list[ConfigIssue]:
             )
         else:
             seen[route.name] = index
-        if config.signalr.api_version == "v1":
-            for position, action in enumerate(route.actions):
-                group = action.group
-                if group is not None and group.action == "removeAll" and group.connection_id is not None:
-                    issues.append(
-                        locator.issue(
-                            ("routes", index, "actions", position, "group", "action"),
-                            "removeAll for a connection needs signalr.api_version 2022-06-01 or later "
-                            "(v1 has no such operation)",
-                        )
-                    )
     return issues
 
 

@@ -25,6 +25,7 @@ from deploy_helpers import (
 )
 
 from bridge.config.loader import load_config_text
+from bridge.routing import compile_routes
 
 pytestmark = pytest.mark.unit
 
@@ -214,6 +215,7 @@ def test_the_rendered_routing_file_is_a_valid_bridge_config(values: tuple[str, .
         else:
             environ[var["name"]] = "from-downward-api"
     loaded = load_config_text(text, file="routes.yaml", environ=environ)
+    compile_routes(loaded)  # templates, names and connection strings too, as `check` does
     assert loaded.config.signalr.has_connection
     assert loaded.config.observability.port == 9108
 

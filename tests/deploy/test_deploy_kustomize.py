@@ -18,6 +18,7 @@ from deploy_helpers import (
 )
 
 from bridge.config.loader import load_config_text
+from bridge.routing import compile_routes
 
 pytestmark = pytest.mark.unit
 
@@ -92,6 +93,7 @@ def test_overlay_routing_file_is_a_valid_bridge_config(kustomize_render: tuple[s
         "Endpoint=https://a.service.signalr.net;AccessKey=QUJD;Version=1.0;"
     )
     loaded = load_config_text(only(objects, "ConfigMap")["data"]["routes.yaml"], environ=environ)
+    compile_routes(loaded)  # templates, names and connection strings too, as `check` does
     (container,) = _pod(objects)["containers"]
     assert loaded.config.observability.port == container["ports"][0]["containerPort"]
     assert [r.name for r in loaded.config.routes] == ["user-notifications", "room-membership"]
