@@ -39,7 +39,6 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
-    exposition,
     gc_collector,
     platform_collector,
     process_collector,
@@ -311,8 +310,3 @@ class BridgeMetrics:
         self._endpoint_up.labels(endpoint=endpoint).set(1 if up else 0)
 
     # -- exposition ------------------------------------------------------
-
-    def render(self, accept_header: str | None = None) -> tuple[bytes, str]:
-        """The exposition body and its content type, negotiated from an Accept header."""
-        encoder, content_type = exposition.choose_encoder(accept_header or "")
-        return encoder(self.registry), content_type

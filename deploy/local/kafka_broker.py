@@ -13,6 +13,7 @@ Tests use :class:`KafkaBroker` directly (see ``tests/conftest.py``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import contextlib
 import ctypes
@@ -20,7 +21,6 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -336,33 +336,40 @@ class KafkaBroker:
         self.stop()
 
 
-def _serves_metadata(port: int) -> bool:
-    """Send a Metadata v0 request by hand and check that the broker lists itself.
+def _serves_metadata(port: int, timeout: float = 5.0) -> bool:
+    """Ask the broker for cluster metadata with aiokafka's admin client; True once it lists itself.
 
-    Plain sockets rather than aiokafka: no event loop to swallow a Ctrl-C during start-up.
+    One short ``asyncio.run`` per attempt, in the calling thread: no event loop outlives an
+    attempt, and a Ctrl-C during start-up interrupts the attempt at once (asyncio.run turns
+    SIGINT into KeyboardInterrupt) instead of being swallowed by a loop left running.
     """
-    client_id = b"signalr-bridge-launcher"
-    # Request header v1 (api_key=3 Metadata, version 0, correlation id 1, client id) + empty topic list.
-    body = struct.pack(">hhih", 3, 0, 1, len(client_id)) + client_id + struct.pack(">i", 0)
+    from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415 - `fetch` needs no Kafka client
+    from aiokafka.errors import KafkaError  # noqa: PLC0415
+
+    async def probe() -> bool:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=f"127.0.0.1:{port}",
+            client_id="signalr-bridge-launcher",
+            request_timeout_ms=int(timeout * 1000),
+        )
+        try:
+            await admin.start()
+            cluster = await admin.describe_cluster()
+        finally:
+            await admin.close()
+        return bool(cluster.get("brokers"))
+
+    async def bounded() -> bool:
+        async with asyncio.timeout(timeout):
+            return await probe()
+
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2.0) as sock:
-            sock.sendall(struct.pack(">i", len(body)) + body)
-            header = _read_exactly(sock, 4)
-            response = _read_exactly(sock, struct.unpack(">i", header)[0])
-    except OSError:
+        # The listener opens only once the broker is unfenced; until then a plain connect fails
+        # fast, with no client to start and no "Unable connect" log line per attempt.
+        socket.create_connection(("127.0.0.1", port), timeout=timeout).close()
+        return asyncio.run(bounded())
+    except (KafkaError, OSError, TimeoutError):
         return False
-    correlation_id, broker_count = struct.unpack(">ii", response[:8])
-    return bool(correlation_id == 1 and broker_count > 0)
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ConnectionError("broker closed the connection")
-        data += chunk
-    return data
 
 
 def main(argv: list[str] | None = None) -> int:
