@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from .environment import (
+    DATADIR_VAR,
     DEFAULT_CONNECTION_STRING_VAR,
     apply_default_connection_string,
     apply_overrides,
@@ -96,8 +97,9 @@ def locator_for(config: BridgeConfig, file: str = "<config>") -> Locator:
     return Locator(file, config.model_dump(mode="json", by_alias=True), {}, {})
 
 
-def startup_problems(loaded: LoadedConfig) -> list[str]:
+def startup_problems(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> list[str]:
     """What would still stop the daemon from starting, though the file itself is valid."""
+    env = os.environ if environ is None else environ
     problems: list[str] = []
     if not loaded.config.signalr.has_connection:
         problems.append(
@@ -113,6 +115,9 @@ def startup_problems(loaded: LoadedConfig) -> list[str]:
             value = getattr(tls, name)
             if value is not None and not FsPath(value).is_file():
                 problems.append(f"{loaded.file}: kafka.security.tls.{name}: no such file: {value}")
+    datadir = env.get(DATADIR_VAR)
+    if datadir and not (FsPath(datadir).is_dir() and os.access(datadir, os.W_OK | os.X_OK)):
+        problems.append(f"environment variable {DATADIR_VAR}: {datadir} is not a writable directory")
     return problems
 
 

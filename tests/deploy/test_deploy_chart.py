@@ -118,6 +118,9 @@ def test_pod_runs_hardened(values: tuple[str, ...]) -> None:
     # The writable paths a read-only root filesystem still needs.
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert {"/tmp", "/var/lib/signalr-bridge", "/etc/signalr-bridge"} <= mounts
+    # faust's data directory (honoured by the bridge: tests/pipeline/test_data_dir.py) is one of them.
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["FAUST_DATADIR"] in mounts - {"/etc/signalr-bridge"}
 
 
 @pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())

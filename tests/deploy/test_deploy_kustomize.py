@@ -74,6 +74,10 @@ def test_pod_is_hardened_and_probed_like_the_chart(kustomize_render: tuple[str, 
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    # faust's data directory (honoured by the bridge) is a writable mounted volume.
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
+    assert env["FAUST_DATADIR"] in writable
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["resources"]["requests"]
