@@ -197,7 +197,7 @@ def test_routing_file_change_rolls_the_pods_and_nothing_else_does() -> None:
     base = checksum()
     assert checksum() == base
     assert checksum("--set", "replicaCount=3") == base
-    assert checksum("--set", "config.routes[0].name=renamed") != base
+    assert checksum("--set", "config.kafka.group_id=renamed") != base
     assert checksum("--set", "metrics.port=9200") != base  # the port is in the config file too
 
 
