@@ -11,7 +11,6 @@ from .loader import (
     config_warnings,
     load_config,
     load_config_text,
-    locator_for,
     startup_problems,
 )
 from .schema import BridgeConfig, RouteConfig
@@ -27,7 +26,6 @@ __all__ = [
     "format_path",
     "load_config",
     "load_config_text",
-    "locator_for",
     "path_in_data",
     "startup_problems",
 ]

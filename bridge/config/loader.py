@@ -36,8 +36,10 @@ class LoadedConfig:
     locator: Locator | None = field(default=None, compare=False, repr=False)
 
     def issue_locator(self) -> Locator:
-        """The locator of the file, or one that names routes and fields only (built in code)."""
-        return self.locator or locator_for(self.config, self.file)
+        """The file's locator; for a config built in code, one that names route and field only."""
+        if self.locator is not None:
+            return self.locator
+        return Locator(self.file, self.config.model_dump(mode="json", by_alias=True), {}, {})
 
 
 def load_config(
@@ -90,11 +92,6 @@ def load_config_text(
         raise ConfigError(issues)
     unset = tuple(dict.fromkeys(issue.variable for issue in result.unset if issue.variable))
     return LoadedConfig(config, file, unset, locator)
-
-
-def locator_for(config: BridgeConfig, file: str = "<config>") -> Locator:
-    """A locator for a config that was built in code rather than read from a file: no lines."""
-    return Locator(file, config.model_dump(mode="json", by_alias=True), {}, {})
 
 
 def startup_problems(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> list[str]:

@@ -179,6 +179,11 @@ def test_drain_default_matches_the_daemon_default() -> None:
         (("--set", "secret.create=true"), "secret.connectionString is required"),
         (("--set", "replicas=3"), "additional properties 'replicas' not allowed"),
         (("--set", "image.digest=latest"), "/image/digest"),
+        # `config` is checked with the bridge's own config schema (embedded by deploy/helm/generate.py).
+        (("--set", "config.kafka.group_idd=bridge"), "at '/config/kafka': additional properties 'group_idd'"),
+        (("--set", "config.signalr.api_version=2021-01-01"), "at '/config/signalr/api_version'"),
+        (("--set", "config.pipeline.max_in_flight=0"), "at '/config/pipeline/max_in_flight'"),
+        (("--set", "config.routes[0].actions[0].send.user_id=x"), "at '/config/routes/0'"),
     ],
 )
 def test_the_chart_refuses_settings_that_would_break_the_bridge(args: tuple[str, ...], message: str) -> None:
