@@ -308,5 +308,3 @@ class BridgeMetrics:
 
     def set_endpoint_up(self, endpoint: str, up: bool) -> None:
         self._endpoint_up.labels(endpoint=endpoint).set(1 if up else 0)
-
-    # -- exposition ------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.config import format_path
+from bridge.config.fields import MAX_TTL
 from bridge.config.schema import ActionConfig, CloseAction, GroupAction, SendAction
 from bridge.signalr import actions as sa
 from bridge.signalr.errors import PreflightError
@@ -173,10 +174,10 @@ class CompiledAction:
         if self.ttl is None or isinstance(self.ttl, int):
             return self.ttl
         text = self.ttl.text(envelope, route)
-        if not (text.isascii() and text.isdigit()) or int(text) > 2**31 - 1:
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_TTL:
             raise RoutingError(
                 RoutingReason.INVALID_FIELD,
-                f"ttl must be a whole number of seconds in 0..{2**31 - 1}, got {text[:40]!r}",
+                f"ttl must be a whole number of seconds in 0..{MAX_TTL}, got {text[:40]!r}",
                 route=route,
                 field=self.ttl.path,
             )
