@@ -17,7 +17,7 @@ from bridge.config import ConfigError, LoadedConfig, config_warnings, load_confi
 from bridge.routing import compile_routes
 from bridge.signalr.connection_string import parse_connection_string
 from bridge.signalr.errors import ConnectionStringError
-from bridge.signalr.tokens import missing_dependency
+from bridge.signalr.extras import missing_dependency
 
 
 @dataclass(slots=True)
@@ -30,7 +30,7 @@ class StartupReport:
 def startup_report(path: str, *, offline: bool = False) -> StartupReport:
     try:
         loaded = load_config(path, strict_env=not offline)
-        compile_routes(loaded.config)
+        compile_routes(loaded)
     except ConfigError as exc:
         return StartupReport(None, [str(issue) for issue in exc.issues])
     report = StartupReport(loaded)

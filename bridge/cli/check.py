@@ -18,13 +18,14 @@ from bridge.routing import compile_routes
 from ._exit import EXIT_OK, EXIT_PROBLEMS
 from ._startup import startup_report
 
+HELP = "validate a config file (no network)"
 CONFIG_ENV_VAR = "SIGNALR_BRIDGE_CONFIG"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "check",
-        help="validate a config file (no network)",
+        help=HELP,
         description="Validate a config file (YAML, schema, expressions, environment) without network access. "
         "Exit 0 when `run` could start with it, 1 otherwise.",
     )
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_for_startup(args.config, offline=args.offline)
     if loaded is None:
         return EXIT_PROBLEMS
-    router = compile_routes(loaded.config)
+    router = compile_routes(loaded)
     topics = ", ".join(sorted(router.topics)) or "-"
     patterns = ", ".join(dict.fromkeys(p.pattern for p in router.topic_patterns))
     extra = f"; topic patterns: {patterns}" if patterns else ""

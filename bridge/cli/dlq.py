@@ -21,6 +21,7 @@ from .check import add_config_argument
 if TYPE_CHECKING:
     from bridge.pipeline.dlq_reader import DeadLetter, DeadLetterQuery
 
+HELP = "look into the dead-letter topic (list, show) and replay it"
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _WHERE = re.compile(r"^(\d+)@(\d+)$")
@@ -28,7 +29,7 @@ _DETAIL_CHARS = 80
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("dlq", help="look into the dead-letter topic; replay it")
+    parser = subparsers.add_parser("dlq", help=HELP)
     commands = parser.add_subparsers(title="dlq commands", metavar="COMMAND", required=True)
 
     listing = commands.add_parser(

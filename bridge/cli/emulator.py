@@ -14,11 +14,13 @@ from bridge.emulator import EmulatorServer
 
 from ._exit import EXIT_USAGE, port_number
 
+HELP = "run a local Azure SignalR Service emulator (serverless mode)"
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "emulator",
-        help="run a local Azure SignalR Service emulator (serverless mode)",
+        help=HELP,
         description="Serve the SignalR data-plane REST API and client endpoint locally. "
         "Prints the connection string on the first line of stdout.",
     )

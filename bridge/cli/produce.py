@@ -20,11 +20,13 @@ from ._kafka import kafka_errors, load_for_kafka
 from .check import add_config_argument
 from .route import parse_headers
 
+HELP = "write records to Kafka (one, or one per line of a file or stdin)"
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "produce",
-        help="write records to Kafka (one, or one per line of a file or stdin)",
+        help=HELP,
         description="Produce records to TOPIC with the config's Kafka settings: the value of --value, "
         "or one record per line of --file or of stdin (-); blank lines are skipped. "
         "Exit 0 when the broker acknowledged every record, 2 when Kafka cannot be reached.",

@@ -16,13 +16,14 @@ from bridge.config import ConfigError
 
 from ._exit import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
 
+HELP = "run route tests: records in, expected SignalR requests or dead-letter reasons out"
 SUFFIX = ".test.yaml"
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "test",
-        help="run route tests: records in, expected SignalR requests or dead-letter reasons out",
+        help=HELP,
         description="Run route tests from YAML files (a directory means every *.test.yaml in it). "
         "No network. Exit 0 when all pass, 1 when a case fails, 2 when a file cannot be used.",
     )

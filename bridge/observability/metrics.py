@@ -48,7 +48,6 @@ from prometheus_client import (
     Histogram,
     Info,
     disable_created_metrics,
-    exposition,
     gc_collector,
     platform_collector,
     process_collector,
@@ -377,10 +376,3 @@ class BridgeMetrics:
 
     def set_endpoint_up(self, endpoint: str, up: bool) -> None:
         self._endpoint_up.labels(endpoint=endpoint).set(1 if up else 0)
-
-    # -- exposition ------------------------------------------------------
-
-    def render(self, accept_header: str | None = None) -> tuple[bytes, str]:
-        """The exposition body and its content type, negotiated from an Accept header."""
-        encoder, content_type = exposition.choose_encoder(accept_header or "")
-        return encoder(self.registry), content_type

@@ -21,7 +21,7 @@ from bridge.pipeline.deadletter import Failure, dead_letter_headers, failure_fro
 from bridge.pipeline.dlq_reader import DeadLetterTopicMissingError, messages_until, partitions_of
 from bridge.pipeline.kafka_app import aiokafka_security
 from bridge.pipeline.signalr_client import client_from_config
-from bridge.routing import Record, Router, RoutingError, compile_routes
+from bridge.routing import Record, Router, RoutingError, compile_routes, request_for
 from bridge.signalr.errors import PreflightError
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ async def _dry_run(
     async for _, dead in messages_until(consumer, ends):
         record = original_record(dead)
         try:
-            requests = [config.signalr.request_for(item.action) for item in router.route(record)]
+            requests = [request_for(config.signalr, item.action) for item in router.route(record)]
         except (RoutingError, PreflightError) as exc:
             summary.failed_again += 1
             report(f"{_where(record)}: would fail again: {exc}")

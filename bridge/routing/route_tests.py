@@ -43,6 +43,7 @@ from bridge.config.schema import FailureReason
 from bridge.config.yaml_source import YamlSourceError, parse_yaml
 from bridge.routing.errors import RoutingError
 from bridge.routing.record import Record
+from bridge.routing.requests import request_for
 from bridge.routing.router import Router, compile_routes
 from bridge.signalr.errors import PreflightError
 
@@ -154,8 +155,9 @@ def run_test_file(path: str | os.PathLike[str]) -> FileResult:
         issues = [pydantic_issue(error, locator, TestFileSpec) for error in exc.errors()]
         raise ConfigError(list(dict.fromkeys(issues))) from None
     config_path = Path(name).parent / spec.config
-    config = load_config(config_path, strict_env=False).config
-    router = compile_routes(config)
+    loaded = load_config(config_path, strict_env=False)
+    router = compile_routes(loaded)
+    config = loaded.config
     cases = tuple(
         _run_case(case, router, config, document.lines.get(("tests", index)))
         for index, case in enumerate(spec.tests)
@@ -184,7 +186,7 @@ def _run_case(case: CaseSpec, router: Router, config: BridgeConfig, line: int | 
 def _outcome(record: Record, router: Router, config: BridgeConfig) -> dict[str, Any]:
     try:
         routed = router.route(record)
-        requests = [(item.route, config.signalr.request_for(item.action)) for item in routed]
+        requests = [(item.route, request_for(config.signalr, item.action)) for item in routed]
     except RoutingError as exc:
         return {"dead_letter": exc.reason.value, "detail": str(exc)}
     except PreflightError as exc:

@@ -14,7 +14,6 @@ Both providers cache tokens and refresh them shortly before they expire.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ import jwt
 
 from .connection_string import ConnectionString
 from .errors import AuthError
+from .extras import missing_dependency
 from .names import check_hub, check_user
 
 ENTRA_SCOPE = "https://signalr.azure.com/.default"
@@ -198,17 +198,6 @@ class EntraTokenProvider:
 
     async def aclose(self) -> None:
         await self._credential.close()
-
-
-def missing_dependency(conn: ConnectionString) -> str | None:
-    """Why ``conn`` cannot be used with what is installed here (a missing extra), or None."""
-    if not conn.uses_entra:
-        return None
-    try:
-        importlib.import_module("azure.identity.aio")
-    except ImportError:
-        return f"AuthType={conn.auth_type} needs azure-identity: pip install 'signalr-bridge[azure]'"
-    return None
 
 
 def entra_credential(conn: ConnectionString) -> AsyncTokenCredential:

@@ -28,7 +28,8 @@ class Browser:
     @classmethod
     async def launch(cls) -> Browser:
         node = shutil.which("node")
-        if node is None or not (JS_DIR / "node_modules" / "playwright-core").is_dir() or not CHROMIUM.exists():
+        installed = (JS_DIR / "node_modules" / "playwright-core").is_dir() and CHROMIUM.exists()  # noqa: ASYNC240
+        if node is None or not installed:
             raise BrowserError("chromium or playwright-core is missing: run .ci/setup.d/40-browser.sh")
         process = await asyncio.create_subprocess_exec(
             node, str(JS_DIR / "browser.mjs"), cwd=JS_DIR,
@@ -53,7 +54,8 @@ class Browser:
             raise BrowserError(f"the browser did not answer within {timeout}s") from None
         if not line:
             assert self._process.stderr is not None
-            raise BrowserError(f"the browser driver exited: {(await self._process.stderr.read()).decode()[-2000:]}")
+            output = (await self._process.stderr.read()).decode(errors="replace")
+            raise BrowserError(f"the browser driver exited: {output[-2000:]}")
         answer = json.loads(line)
         assert answer["id"] == number, answer
         if not answer["ok"]:
@@ -70,7 +72,9 @@ class Browser:
     async def wait_for(self, expression: str, page: int = 0, timeout: float = 30) -> None:
         """Wait until ``expression`` (JavaScript) is truthy on the page; on timeout, show what it shows."""
         try:
-            await self.call("waitFor", page=page, expression=expression, timeoutMs=timeout * 1000, timeout=timeout)
+            await self.call(
+                "waitFor", page=page, expression=expression, timeoutMs=timeout * 1000, timeout=timeout
+            )
         except BrowserError as exc:
             text = await self.evaluate("document.body.innerText", page)
             raise BrowserError(f"{exc}\nwaiting for: {expression}\nthe page shows:\n{text}") from None

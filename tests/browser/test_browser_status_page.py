@@ -11,7 +11,7 @@ from bridge.observability import BridgeMetrics, HealthState, ObservabilityServer
 
 pytestmark = pytest.mark.browser
 
-HOSTILE = '<img src=x onerror="document.title=\'owned\'">'
+HOSTILE = "<img src=x onerror=\"document.title='owned'\">"
 
 
 @pytest.fixture
@@ -65,7 +65,8 @@ async def test_the_page_follows_the_bridge_live(
     await browser.wait_for(f"parseFloat(document.querySelector('{cell('rooms', 'rate')}').textContent) > 0")
 
     # A record fails: counted on its route, with the reason and the detail, shown as text.
-    metrics.dead_lettered("decode_error", "alerts", detail=f"value is not JSON: {HOSTILE}", source="chat[1]@7")
+    detail = f"value is not JSON: {HOSTILE}"
+    metrics.dead_lettered("decode_error", "alerts", detail=detail, source="chat[1]@7")
     await browser.wait_for(text_contains("#failures td.reason", "decode_error"))
     assert await browser.text(cell("alerts", "dead-lettered")) == ["1"]
     assert await browser.text("#failure-totals") == ["1 dead-lettered (decode_error)"]
@@ -76,7 +77,7 @@ async def test_the_page_follows_the_bridge_live(
 
     # The endpoint goes away: the page turns not ready and says so.
     health.set_endpoint_up("demo.service.signalr.net", False)
-    await browser.wait_for(text_contains('#endpoints td.down', "down"))
+    await browser.wait_for(text_contains("#endpoints td.down", "down"))
     await browser.wait_for(text_contains("#reasons", "no SignalR endpoint up"))
     assert await browser.errors() == []
 

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.unit
 async def test_status_json_reports_routes_failures_endpoints_and_lag(
     metrics: BridgeMetrics, health: HealthState, http: httpx.AsyncClient
 ) -> None:
-    metrics.declare_routes(["rooms", "alerts"], ["chat"], dead_lettered=["decode_error"], dropped=["rejected"])
+    metrics.declare_routes(
+        ["rooms", "alerts"], ["chat"], dead_lettered=["decode_error"], dropped=["rejected"]
+    )
     metrics.record_consumed("chat")
     metrics.record_consumed("chat")
     metrics.record_skipped("chat")
