@@ -175,6 +175,27 @@ def _is_library(name: str) -> bool:
     return any(name == lib or name.startswith(lib + ".") for lib in LIBRARY_LOGGERS)
 
 
+# Library errors that are a normal step of starting up, retried by the library itself: the first
+# consumer group on a fresh cluster waits for its coordinator. They count as INFO.
+_EXPECTED_AT_START: Final = (("aiokafka.consumer.group_coordinator", "Group Coordinator Request failed"),)
+
+
+class LibraryFilter(logging.Filter):
+    """Drops library records below ``level``, counting known start-up steps as INFO (see above)."""
+
+    def __init__(self, level: str | int = DEFAULT_LIBRARY_LEVEL) -> None:
+        super().__init__()
+        self._level = logging.getLevelName(level) if isinstance(level, str) else level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _is_library(record.name):
+            return True
+        level = record.levelno
+        if any(record.name == name and str(record.msg).startswith(text) for name, text in _EXPECTED_AT_START):
+            level = min(level, logging.INFO)
+        return level >= self._level
+
+
 @dataclass(slots=True)
 class _Seen:
     since: float
@@ -232,14 +253,18 @@ def logging_dict_config(
         "version": 1,
         "disable_existing_loggers": False,
         # The repeat filter keys on the unformatted message, so it runs before redaction formats it.
-        "filters": {"repeat": {"()": RepeatFilter}, "redact": {"()": RedactingFilter}},
+        "filters": {
+            "library": {"()": LibraryFilter, "level": _level_name(library_level)},
+            "repeat": {"()": RepeatFilter},
+            "redact": {"()": RedactingFilter},
+        },
         "formatters": {"bridge": formatter},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "bridge",
-                "filters": ["repeat", "redact"],
+                "filters": ["library", "repeat", "redact"],
             }
         },
         "loggers": {name: {"level": _level_name(library_level)} for name in LIBRARY_LOGGERS},

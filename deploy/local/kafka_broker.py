@@ -324,6 +324,8 @@ class KafkaBroker:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets the death signal, no locks taken
+            # Its own session: a Ctrl-C in the terminal reaches the owner, which stops the broker last.
+            start_new_session=True,
         )
         out.close()
         (self._workdir / "broker.pid").write_text(str(self._process.pid))

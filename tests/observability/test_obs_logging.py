@@ -184,3 +184,18 @@ def test_repeated_library_errors_pass_once_per_window_with_a_count() -> None:
     assert repeat.filter(record(1, name="aiokafka.cluster"))
     assert all(repeat.filter(record(1, level=logging.INFO)) for _ in range(3))
     assert all(repeat.filter(record(1, name="bridge.pipeline.processor")) for _ in range(3))
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_the_coordinator_wait_of_a_first_start_is_not_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    # aiokafka logs ERROR while a fresh cluster creates its offsets topic, and retries by itself.
+    coordinator = logging.getLogger("aiokafka.consumer.group_coordinator")
+    configure_logging("INFO", "json")
+    coordinator.error("Group Coordinator Request failed: %s", "[Error 15] GroupCoordinatorNotAvailableError")
+    coordinator.error("Heartbeat failed: local member_id was not recognized")
+    assert [e["msg"] for e in _lines(capsys.readouterr().err)] == [
+        "Heartbeat failed: local member_id was not recognized"
+    ]
+    configure_logging("INFO", "json", library_level="INFO")
+    coordinator.error("Group Coordinator Request failed: %s", "[Error 15] GroupCoordinatorNotAvailableError")
+    assert [e["level"] for e in _lines(capsys.readouterr().err)] == ["error"]
