@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,53 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class DemoOutput:
+    """The demo's output, read as it comes, so the test can act on what it printed."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    async def wait_for(self, pattern: str, count: int = 1, timeout: float = 180) -> None:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while len(re.findall(pattern, self.text)) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {count}x {pattern!r} in {timeout}s:\n{self.text[-4000:]}")
+            line = await asyncio.wait_for(self.process.stdout.readline(), remaining)
+            if not line:
+                raise AssertionError(f"the demo exited before {pattern!r}:\n{self.text[-4000:]}")
+            self.lines.append(line.decode(errors="replace").rstrip("\n"))
+
+    async def rest(self, timeout: float = 120) -> None:
+        assert self.process.stdout is not None
+        remaining, _ = await asyncio.wait_for(self.process.communicate(), timeout)
+        self.lines += remaining.decode(errors="replace").splitlines()
+
+
+@contextlib.asynccontextmanager
+async def demo(*args: str) -> AsyncIterator[DemoOutput]:
+    """``deploy/local/stack.py`` as ``make demo`` runs it; on exit, Ctrl-C as a terminal sends it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "deploy/local/stack.py", *args,
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
+    )  # fmt: skip
+    output = DemoOutput(process)
+    try:
+        yield output
+    finally:
+        # Ctrl-C: the terminal signals the whole foreground process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+        await output.rest()
 
 
 class BridgeProcess:

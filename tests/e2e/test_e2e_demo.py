@@ -2,47 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import signal
 import socket
-import sys
-import time
 
 import pytest
-from e2e_support import REPO, free_port
+from e2e_support import demo, free_port
 
 pytestmark = pytest.mark.e2e
-
-
-class Output:
-    """The demo's output, read as it comes, so the test can act on what it printed."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[str] = []
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-    async def wait_for(self, pattern: str, count: int = 1, timeout: float = 180) -> None:
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + timeout
-        while len(re.findall(pattern, self.text)) < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no {count}x {pattern!r} in {timeout}s:\n{self.text[-4000:]}")
-            line = await asyncio.wait_for(self.process.stdout.readline(), remaining)
-            if not line:
-                raise AssertionError(f"the demo exited before {pattern!r}:\n{self.text[-4000:]}")
-            self.lines.append(line.decode(errors="replace").rstrip("\n"))
-
-    async def rest(self, timeout: float = 120) -> None:
-        assert self.process.stdout is not None
-        remaining, _ = await asyncio.wait_for(self.process.communicate(), timeout)
-        self.lines += remaining.decode(errors="replace").splitlines()
 
 
 async def test_the_demo_shows_every_message_and_drains_on_one_ctrl_c() -> None:
@@ -51,21 +17,11 @@ async def test_the_demo_shows_every_message_and_drains_on_one_ctrl_c() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "deploy/local/stack.py", "--kafka-port", str(kafka), "--emulator-port", str(busy),
-            "--metrics-port", str(metrics), "--web-port", str(web),
-            cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,  # its own process group, like a terminal's foreground job
-        )  # fmt: skip
-        output = Output(process)
-        try:
+        ports = ["--kafka-port", str(kafka), "--emulator-port", str(busy)]
+        async with demo(*ports, "--metrics-port", str(metrics), "--web-port", str(web)) as output:
             await output.wait_for(r"received newMessage: \w+, hello #\d+", count=5)
-        finally:
-            # Ctrl-C: the terminal signals the whole foreground process group.
-            os.killpg(process.pid, signal.SIGINT)
-            await output.rest()
     text = output.text
-    assert process.returncode == 0, text[-4000:]
+    assert output.process.returncode == 0, text[-4000:]
 
     # Free ports are kept; the busy one is replaced, and the demo says by which.
     moved = re.search(rf"port {busy} is busy: the SignalR emulator uses port (\d+) instead", text)

@@ -39,7 +39,7 @@ def test_there_are_examples_and_each_has_route_tests() -> None:
     names = {path.stem for path in EXAMPLES}
     assert {"chat", "order-notifications", "iot-telemetry", "membership", "eventhubs", "local"} <= names
     tested = {path.name.removesuffix(".test.yaml") for path in CONFIG_DIR.glob("*.test.yaml")}
-    assert names == tested
+    assert names <= tested, f"configs without route tests: {sorted(names - tested)}"
 
 
 @pytest.mark.usefixtures("example_env")
