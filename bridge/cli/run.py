@@ -6,7 +6,8 @@ import argparse
 import asyncio
 from typing import Any
 
-from ._exit import CliError
+from ._exit import EXIT_USAGE, CliError
+from ._kafka import kafka_errors
 from .check import add_config_argument, load_for_startup
 
 HELP = "run the bridge: Kafka in, SignalR out"
@@ -26,12 +27,13 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     loaded = load_for_startup(args.config)
     if loaded is None:
-        return 2
+        return EXIT_USAGE
     from bridge.observability.server import ListenError  # noqa: PLC0415 - imported with the daemon
     from bridge.pipeline.daemon import run_bridge  # noqa: PLC0415 - faust is slow to import
 
     try:
-        return asyncio.run(run_bridge(loaded))
+        with kafka_errors(loaded.config):  # Kafka unreachable at start: one line, exit 2
+            return asyncio.run(run_bridge(loaded))
     except ListenError as exc:
         raise CliError(
             f"{exc} (another bridge running? set observability.port, "

@@ -22,10 +22,12 @@ loop (mode replaces logging handlers otherwise).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import logging.config
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -275,7 +277,25 @@ def logging_dict_config(
 def configure_logging(
     level: str | int = "INFO", fmt: LogFormat = "json", library_level: str | int | None = None
 ) -> None:
-    """Route every logger to stderr in ``fmt``, with secrets masked and library chatter held back."""
+    """Route every logger to stderr in ``fmt``, with secrets masked and library chatter held back.
+
+    An exception that ends a thread (faust runs aiokafka's consumer in one) is logged too,
+    instead of Python's bare traceback on stderr.
+    """
     if fmt not in ("json", "text"):
         raise ValueError(f"unknown log format {fmt!r}: use 'json' or 'text'")
     logging.config.dictConfig(logging_dict_config(level, fmt, library_level))
+    threading.excepthook = _log_thread_exception
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    log = logging.getLogger("bridge.threads")
+    if issubclass(args.exc_type, asyncio.CancelledError):
+        # A library thread cancelled while it stopped (e.g. with Kafka unreachable): not a failure.
+        log.debug("thread %s was cancelled while stopping", name)
+        return
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback) if args.exc_value is not None else None
+    log.error("thread %s ended with %s", name, args.exc_type.__name__, exc_info=exc_info)

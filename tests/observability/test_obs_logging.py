@@ -199,3 +199,35 @@ def test_the_coordinator_wait_of_a_first_start_is_not_an_error(capsys: pytest.Ca
     configure_logging("INFO", "json", library_level="INFO")
     coordinator.error("Group Coordinator Request failed: %s", "[Error 15] GroupCoordinatorNotAvailableError")
     assert [e["level"] for e in _lines(capsys.readouterr().err)] == ["error"]
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_an_exception_that_ends_a_thread_is_logged_not_dumped(capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import threading
+
+    saved = threading.excepthook
+    configure_logging("INFO", "json")
+    try:
+
+        def cancelled() -> None:
+            raise asyncio.CancelledError  # faust's consumer thread, stopped while Kafka is down
+
+        def broken() -> None:
+            raise RuntimeError("Endpoint=https://x;AccessKey=leaky;")
+
+        for target in (cancelled, broken):
+            thread = threading.Thread(target=target, name=target.__name__)
+            thread.start()
+            thread.join()
+    finally:
+        threading.excepthook = saved
+    err = capsys.readouterr().err
+    assert not err.startswith("Exception in thread")
+    (entry,) = _lines(err)
+    assert (entry["level"], entry["logger"], entry["msg"]) == (
+        "error",
+        "bridge.threads",
+        "thread broken ended with RuntimeError",
+    )
+    assert "leaky" not in err
