@@ -4,8 +4,8 @@ The codes (the README's table is this one):
 
     0    success
     1    the command ran and found problems: ``check`` (invalid config), ``route`` (config
-         error), ``test`` (a case failed), ``dlq replay`` (records failed again), ``run``
-         (stopped on a failure the config says must stop it)
+         error), ``test`` (a case failed), ``dlq show`` (no record matches), ``dlq replay``
+         (records failed again), ``run`` (stopped on a failure the config says must stop it)
     2    the command could not do its job: bad arguments, an unreadable or invalid input, a
          config ``run`` cannot start with, a port in use, a missing extra, Kafka unreachable
     3    ``route``: the record would be dead-lettered or skipped

@@ -48,12 +48,16 @@ def load_config(
 ) -> LoadedConfig:
     """Read and validate ``path``; raise :class:`ConfigError` listing every problem."""
     name = os.fspath(path)
+    return load_config_text(read_text(name), file=name, environ=environ, strict_env=strict_env)
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """The file's text; a :class:`ConfigError` naming it when it cannot be read as UTF-8."""
     try:
-        text = FsPath(name).read_text(encoding="utf-8")
+        return FsPath(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError([ConfigIssue(name, f"cannot read the file: {reason}")]) from None
-    return load_config_text(text, file=name, environ=environ, strict_env=strict_env)
+        raise ConfigError([ConfigIssue(os.fspath(path), f"cannot read the file: {reason}")]) from None
 
 
 def load_config_text(

@@ -39,6 +39,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from bridge.config import BridgeConfig, ConfigError, ConfigIssue, load_config
 from bridge.config.errors import Locator, pydantic_issue
+from bridge.config.loader import read_text
 from bridge.config.schema import FailureReason
 from bridge.config.yaml_source import YamlSourceError, parse_yaml
 from bridge.routing.errors import RoutingError
@@ -140,12 +141,7 @@ def run_test_file(path: str | os.PathLike[str]) -> FileResult:
     """Run every case of one test file; raises :class:`ConfigError` when it or its config is invalid."""
     name = os.fspath(path)
     try:
-        text = Path(name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError([ConfigIssue(name, f"cannot read the file: {reason}")]) from None
-    try:
-        document = parse_yaml(text)
+        document = parse_yaml(read_text(name))
     except YamlSourceError as exc:
         raise ConfigError([ConfigIssue(name, exc.message, line=exc.line)]) from None
     locator = Locator(name, document.data, document.lines, {})
