@@ -31,11 +31,11 @@ def _run(args: argparse.Namespace) -> int:
     from bridge.observability.server import ListenError  # noqa: PLC0415 - imported with the daemon
     from bridge.pipeline.daemon import run_bridge  # noqa: PLC0415 - faust is slow to import
 
-    try:
-        with kafka_errors(loaded.config):  # Kafka unreachable at start: one line, exit 2
+    with kafka_errors(loaded.config):  # Kafka unreachable at start: one line, exit 2
+        try:
             return asyncio.run(run_bridge(loaded))
-    except ListenError as exc:
-        raise CliError(
-            f"{exc} (another bridge running? set observability.port, "
-            "or SIGNALR_BRIDGE__OBSERVABILITY__PORT; 0 picks a free port)"
-        ) from None
+        except ListenError as exc:
+            raise CliError(
+                f"{exc} (another bridge running? set observability.port, "
+                "or SIGNALR_BRIDGE__OBSERVABILITY__PORT; 0 picks a free port)"
+            ) from None

@@ -144,3 +144,12 @@ def test_ctrl_c_is_exit_130_without_a_traceback(
     monkeypatch.setattr("bridge.cli.schema.render_json_schema", interrupted)
     assert main(["schema"]) == EXIT_INTERRUPTED
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_run_without_kafka_ends_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.yaml"
+    config.write_text(CONFIG.replace("__PORT__", "0"))  # Kafka at 127.0.0.1:1: nothing listens there
+    result = cli("run", "--config", str(config), env={"AzureSignalRConnectionString": FAKE_CONNECTION_STRING})
+    assert result.returncode == EXIT_USAGE
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("signalr-bridge run: Kafka at 127.0.0.1:1: ")
