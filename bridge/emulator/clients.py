@@ -1,7 +1,7 @@
 """The client side of the service: negotiate and the WebSocket endpoint (SIGNALR.md §4, §5).
 
-Only the WebSockets transport and the JSON protocol are offered; negotiate lists
-WebSockets alone, so official clients never try the others. Clients are listen-only
+Only the WebSockets transport is offered (negotiate lists WebSockets alone, so official
+clients never try the others), with the JSON and MessagePack hub protocols. Clients are listen-only
 (serverless without upstream): an invocation from a client closes its connection.
 """
 
@@ -18,9 +18,10 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Handler
 
-from bridge.emulator import names, protocol
+from bridge.emulator import hub_protocols, names, protocol
 from bridge.emulator.auth import AuthError, TokenValidator, bearer_token, user_id_of
 from bridge.emulator.hub import ClientConnection, ServiceState
+from bridge.emulator.hub_protocols import Frame
 from bridge.emulator.rest import request_target
 
 TRANSPORTS = [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}]
@@ -165,7 +166,7 @@ class ClientEndpoint:
     async def _session(self, request: web.Request, connection: ClientConnection) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        rest = await self._handshake(ws)
+        rest = await self._handshake(ws, connection)
         if rest is None:
             await ws.close()
             return ws
@@ -184,8 +185,8 @@ class ClientEndpoint:
             await ws.close()
         return ws
 
-    async def _handshake(self, ws: web.WebSocketResponse) -> str | None:
-        """Answer the handshake; the records that followed it, or None when refused."""
+    async def _handshake(self, ws: web.WebSocketResponse, connection: ClientConnection) -> str | None:
+        """Answer the handshake, note the client's protocol; the records that followed, or None."""
         try:
             message = await ws.receive(timeout=self._timings.handshake_timeout)
         except TimeoutError:
@@ -196,10 +197,14 @@ class ClientEndpoint:
             frame = bytes(message.data).decode("utf-8", errors="replace")
         else:
             return None
-        error, rest = protocol.handshake_error(frame)
+        error, connection.protocol, rest = protocol.handshake_error(frame)
         if error is not None:
             await ws.send_str(protocol.encode({"error": error}))
             return None
+        if connection.protocol == hub_protocols.MESSAGEPACK:
+            # Binary from here on, the handshake answer included, as ASP.NET writes it.
+            await ws.send_bytes(protocol.encode({}).encode())
+            return ""  # a MessagePack client sends its first records in binary frames
         await ws.send_str(protocol.encode({}))
         return rest
 
@@ -214,19 +219,27 @@ class ClientEndpoint:
                     allow_reconnect=False,
                 )
                 return
-            if message.type == WSMsgType.TEXT:
+            if message.type == WSMsgType.TEXT and connection.protocol == hub_protocols.JSON:
                 if not self._handle(connection, str(message.data)):
                     return
-            elif message.type == WSMsgType.BINARY:
-                self._fail(connection, "The emulator speaks only the JSON protocol.")
+            elif message.type == WSMsgType.BINARY and connection.protocol == hub_protocols.MESSAGEPACK:
+                if not self._handle(connection, bytes(message.data)):
+                    return
+            elif message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                self._fail(
+                    connection, f"A {message.type.name.lower()} frame does not fit {connection.protocol}."
+                )
                 return
             else:
                 return
 
-    def _handle(self, connection: ClientConnection, frame: str) -> bool:
+    def _handle(self, connection: ClientConnection, frame: str | bytes) -> bool:
         """Act on the client's records; False once the connection is closing."""
         try:
-            messages = protocol.decode(frame)
+            if isinstance(frame, bytes):
+                messages = hub_protocols.decode_messagepack(frame)
+            else:
+                messages = protocol.decode(frame)
         except protocol.ProtocolError as exc:
             self._fail(connection, str(exc))
             return False
@@ -249,23 +262,30 @@ class ClientEndpoint:
 
     async def _write(self, ws: web.WebSocketResponse, connection: ClientConnection) -> None:
         """Write queued frames in order; ping when nothing was sent for ``keepalive``."""
-        ping = protocol.encode(protocol.PING)
-        getter: asyncio.Task[str | None] | None = None
+        ping = hub_protocols.ping(connection.protocol)
+        getter: asyncio.Task[Frame | None] | None = None
         try:
             while not ws.closed:
                 if getter is None:
                     getter = asyncio.ensure_future(connection.outbox.get())
                 done, _ = await asyncio.wait({getter}, timeout=self._timings.keepalive)
                 if not done:
-                    await ws.send_str(ping)
+                    await _send(ws, ping)
                     continue
                 frame, getter = getter.result(), None
                 if frame is None:
                     await ws.close()
                     return
-                await ws.send_str(frame)
+                await _send(ws, frame)
         except ConnectionError:
             return
         finally:
             if getter is not None:
                 getter.cancel()
+
+
+async def _send(ws: web.WebSocketResponse, frame: Frame) -> None:
+    if isinstance(frame, bytes):
+        await ws.send_bytes(frame)
+    else:
+        await ws.send_str(frame)

@@ -44,11 +44,14 @@ def test_decode_splits_records_and_rejects_partial_frames() -> None:
             protocol.decode(bad)
 
 
-def test_handshake_accepts_only_json_version_1() -> None:
+def test_handshake_accepts_json_and_messagepack_version_1() -> None:
     assert protocol.handshake_error('{"protocol":"json","version":1}\x1e{"type":6}\x1e') == (
         None,
+        "json",
         '{"type":6}\x1e',
     )
+    assert protocol.handshake_error('{"protocol":"messagepack","version":1}\x1e') == (None, "messagepack", "")
+    assert protocol.handshake_error('{"protocol":"blazorpack","version":1}\x1e')[0] is not None
     assert protocol.handshake_error('{"protocol":"json","version":2}\x1e')[0] is not None
     assert (
         protocol.handshake_error('{"protocol":"json","version":1}')[0] == "Handshake message is incomplete."
