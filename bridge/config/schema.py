@@ -140,10 +140,16 @@ def _check_connection_string(secret: SecretStr) -> SecretStr:
 ConnectionStringSecret = Annotated[SecretStr, AfterValidator(_check_connection_string)]
 
 
+Transport = Literal["rest", "persistent"]
+
+
 class SignalREndpoint(_Model):
     name: Name
     connection_string: ConnectionStringSecret
     role: Literal["primary", "secondary"] = "primary"
+    transport: Transport | None = Field(
+        default=None, description="Overrides signalr.transport for this endpoint"
+    )
 
 
 class RetryConfig(_Model):
@@ -159,6 +165,28 @@ class RetryConfig(_Model):
         return self
 
 
+class PersistentConfig(_Model):
+    """Server connections of the persistent transport (bridge/signalr/DELIVERY.md explains them)."""
+
+    connections: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Server connections per endpoint and hub; one record key always rides one of them",
+    )
+    messagepack: bool = Field(
+        default=False,
+        description="Also serialize every message for MessagePack clients (JSON clients are always served); "
+        "the service does not translate between protocols on server connections",
+    )
+    ack_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="No ack for this long means the connection is broken; unconfirmed messages are resent",
+    )
+
+
 class SignalRConfig(_Model):
     connection_string: ConnectionStringSecret | None = Field(
         default=None,
@@ -170,6 +198,12 @@ class SignalRConfig(_Model):
     application: HubName | None = None
     retry: RetryConfig = RetryConfig()
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    transport: Transport = Field(
+        default="rest",
+        description="rest: one HTTP request per action; persistent: WebSocket server connections "
+        "(several times the throughput per replica and per unit; see bridge/signalr/DELIVERY.md)",
+    )
+    persistent: PersistentConfig = PersistentConfig()
 
     @model_validator(mode="after")
     def _endpoints(self) -> Self:

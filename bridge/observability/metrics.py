@@ -114,6 +114,12 @@ CONSUMER_LAG: Final = f"{PREFIX}_consumer_lag_records"
 ENDPOINT_UP: Final = f"{PREFIX}_endpoint_up"
 OFFSET_COMMITS: Final = f"{PREFIX}_offset_commits_total"
 BUILD_INFO: Final = f"{PREFIX}_build_info"
+# Persistent transport (server connections).
+SERVER_CONNECTIONS_UP: Final = f"{PREFIX}_server_connections_up"
+SERVER_RECONNECTS: Final = f"{PREFIX}_server_reconnects_total"
+MESSAGES_PER_FRAME: Final = f"{PREFIX}_server_messages_per_frame"
+BARRIER_ROUND_TRIP: Final = f"{PREFIX}_barrier_round_trip_seconds"
+UNCONFIRMED_MESSAGES: Final = f"{PREFIX}_unconfirmed_messages"
 
 # Every series name a query may use, histogram sub-series included.
 METRIC_NAMES: Final = frozenset(
@@ -128,7 +134,14 @@ METRIC_NAMES: Final = frozenset(
         ENDPOINT_UP,
         OFFSET_COMMITS,
         BUILD_INFO,
-        *(f"{h}_{s}" for h in (DELIVERY_DURATION, END_TO_END_LATENCY) for s in ("bucket", "sum", "count")),
+        SERVER_CONNECTIONS_UP,
+        SERVER_RECONNECTS,
+        UNCONFIRMED_MESSAGES,
+        *(
+            f"{h}_{s}"
+            for h in (DELIVERY_DURATION, END_TO_END_LATENCY, MESSAGES_PER_FRAME, BARRIER_ROUND_TRIP)
+            for s in ("bucket", "sum", "count")
+        ),
     }
 )
 
@@ -152,6 +165,11 @@ END_TO_END_BUCKETS: Final = (
     3600.0,
 )
 
+
+# Service messages per WebSocket message: 1 when idle, hundreds under load.
+FRAME_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# A barrier's ack: a network round trip plus the service's read; the ack timeout is 10 s.
+BARRIER_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 _SERIES_SUFFIXES: Final = {
     "counter": ("_total",),
@@ -239,6 +257,36 @@ class BridgeMetrics:
             ENDPOINT_UP, "1 while the SignalR endpoint accepts requests, else 0.", ["endpoint"], registry=reg
         )
         self._commits = Counter(_strip_total(OFFSET_COMMITS), "Kafka offset commits.", registry=reg)
+        self._server_up = Gauge(
+            SERVER_CONNECTIONS_UP,
+            "Persistent server connections open to the endpoint.",
+            ["endpoint"],
+            registry=reg,
+        )
+        self._reconnects = Counter(
+            _strip_total(SERVER_RECONNECTS),
+            "Persistent server connections opened again after a failure or drop.",
+            ["endpoint"],
+            registry=reg,
+        )
+        self._per_frame = Histogram(
+            MESSAGES_PER_FRAME,
+            "Service messages (sends, group actions, barriers) per WebSocket message written.",
+            buckets=FRAME_BUCKETS,
+            registry=reg,
+        )
+        self._barrier_rtt = Histogram(
+            BARRIER_ROUND_TRIP,
+            "Writing an acked message (a barrier or group action) to receiving its ack.",
+            buckets=BARRIER_BUCKETS,
+            registry=reg,
+        )
+        self._unconfirmed = Gauge(
+            UNCONFIRMED_MESSAGES,
+            "Sends written to the endpoint and not yet confirmed by an ack.",
+            ["endpoint"],
+            registry=reg,
+        )
         Info(BUILD_INFO.removesuffix("_info"), "Build information.", registry=reg).info(
             {"version": __version__}
         )
@@ -309,6 +357,22 @@ class BridgeMetrics:
 
     def set_endpoint_up(self, endpoint: str, up: bool) -> None:
         self._endpoint_up.labels(endpoint=endpoint).set(1 if up else 0)
+
+    # -- persistent transport ----------------------------------------------
+
+    def server_connections(self, endpoint: str, up: int, reconnected: bool) -> None:
+        self._server_up.labels(endpoint=endpoint).set(up)
+        if reconnected:
+            self._reconnects.labels(endpoint=endpoint).inc()
+
+    def frame_written(self, messages: int) -> None:
+        self._per_frame.observe(messages)
+
+    def barrier_confirmed(self, seconds: float) -> None:
+        self._barrier_rtt.observe(max(seconds, 0.0))
+
+    def set_unconfirmed(self, endpoint: str, count: int) -> None:
+        self._unconfirmed.labels(endpoint=endpoint).set(count)
 
     # -- exposition ------------------------------------------------------
 
