@@ -186,12 +186,15 @@ class JsClient:
         self.connection_id = ""
 
     @classmethod
-    async def connect(cls, access: dict[str, str], targets: Sequence[str]) -> JsClient:
+    async def connect(
+        cls, access: dict[str, str], targets: Sequence[str], protocol: str = "json"
+    ) -> JsClient:
         node = shutil.which("node")
         if node is None or not (JS_DIR / "node_modules" / "@microsoft" / "signalr").is_dir():
             raise AssertionError("@microsoft/signalr is not installed: run .ci/setup.d/20-emulator-js.sh")
         process = await asyncio.create_subprocess_exec(
-            node, str(JS_DIR / "client.mjs"), json.dumps({**access, "targets": list(targets)}),
+            node, str(JS_DIR / "client.mjs"),
+            json.dumps({**access, "targets": list(targets), "protocol": protocol}),
             cwd=JS_DIR, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         client = cls(process)
@@ -316,6 +319,8 @@ kafka:
 signalr:
   hub: {hub}
   retry: {{max_attempts: 3, max_elapsed_seconds: 5, base_backoff_seconds: 0.1, max_backoff_seconds: 1}}
+  transport: {transport}
+  persistent: {{connections: {connections}}}
 dead_letter:
   topic: {dlq}
 pipeline:
@@ -341,10 +346,26 @@ routes:
 
 
 def counting_config(
-    group: str, topic: str, dlq: str, *, ordering: str = "key", in_flight: int = 200, drain: float = 20
+    group: str,
+    topic: str,
+    dlq: str,
+    *,
+    ordering: str = "key",
+    in_flight: int = 200,
+    drain: float = 20,
+    transport: str = "rest",
+    connections: int = 4,
 ) -> str:
     return COUNTING.format(
-        group=group, hub=HUB, topic=topic, dlq=dlq, ordering=ordering, in_flight=in_flight, drain=drain
+        group=group,
+        hub=HUB,
+        topic=topic,
+        dlq=dlq,
+        ordering=ordering,
+        in_flight=in_flight,
+        drain=drain,
+        transport=transport,
+        connections=connections,
     )
 
 
