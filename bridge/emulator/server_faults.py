@@ -14,6 +14,8 @@ from bridge.emulator.faults import FaultError
 
 class ServerFaults:
     def __init__(self) -> None:
+        self.refused = 0
+        """Handshakes refused so far (never reset)."""
         self.clear()
 
     def clear(self) -> None:
@@ -53,6 +55,7 @@ class ServerFaults:
         if self._refusal is None:
             return None
         error = self._refusal
+        self.refused += 1
         if self._refusals_left is not None:
             self._refusals_left -= 1
             if self._refusals_left == 0:
@@ -83,4 +86,5 @@ class ServerFaults:
             "ack_delay_ms": self.ack_delay_seconds * 1000,
             "withhold_acks": "all" if self._withheld_left < 0 else self._withheld_left,
             "drop_after_messages": self._drop_after,
+            "refused": self.refused,
         }
