@@ -87,6 +87,7 @@ class ServerConnection:
         self,
         *,
         url: str,
+        hub: str,
         authorization: Callable[[], Awaitable[str]],
         session: aiohttp.ClientSession,
         settings: PersistentSettings,
@@ -94,6 +95,7 @@ class ServerConnection:
         index: int,
     ) -> None:
         self.url = url
+        self.hub = hub
         self.index = index
         self._authorization = authorization
         self._session = session

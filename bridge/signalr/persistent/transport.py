@@ -150,6 +150,7 @@ class PersistentTransport:
         connections = [
             ServerConnection(
                 url=url,
+                hub=hub,
                 authorization=lambda: self._authorization(audience),
                 session=self._session,
                 settings=self._settings,
@@ -191,7 +192,7 @@ class PersistentTransport:
             self._up.discard(connection)
             self._observer.on_server_connections(self.name, len(self._up), False)
         if not self._up:
-            self._on_health(False, f"persistent connection to hub failed: {detail}")
+            self._on_health(False, f"server connection to hub {connection.hub!r} failed: {detail}")
 
     def on_frame(self, messages: int) -> None:
         self._observer.on_frame(self.name, messages)
