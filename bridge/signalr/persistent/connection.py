@@ -4,11 +4,16 @@ At-least-once over a fire-and-forget stream: the service answers nothing per sen
 a connection in order, so the ``Ack`` of a message written after a batch of sends proves the
 batch arrived. Every send written is "unconfirmed" until the next acked message written after it
 on this connection comes back: a group action's own ``...WithAck`` or, when none follows, a
-barrier (a ``CheckConnectionExistenceWithAck`` for an id no client has). A barrier goes out after
-each frame of sends while none is in flight, and after every ``barrier_every`` sends while one is
-(see :class:`PersistentSettings`). When the connection drops, everything unconfirmed on it fails
-with a *retry* verdict and the client resends it: duplicates are possible, loss is not. Messages
-not yet written stay queued, in order, for the next connection.
+barrier (a ``CheckConnectionExistenceWithAck`` for an id no client has).
+
+Writes follow the acks: while an acked message is in flight, new messages wait (they could not
+be confirmed before its ack anyway); when it comes back, everything waiting goes out as one
+WebSocket message ended by a barrier. So a busy connection writes about once per round trip and
+the service answers one check per round trip, and a send is confirmed within about two round
+trips. ``barrier_every`` waiting messages are written at once, without waiting (see
+:class:`PersistentSettings`). When the connection drops, everything unconfirmed on it fails with
+a *retry* verdict and the client resends it: duplicates are possible, loss is not. Messages not
+yet written stay queued, in order, for the next connection.
 """
 
 from __future__ import annotations
@@ -105,7 +110,6 @@ class ServerConnection:
         self._waiters: dict[int, _Waiter] = {}
         self._uncovered: list[asyncio.Future[Verdict]] = []
         self._control: list[bytes] = []  # pings to write back
-        self._barriers_out = 0
         self._ack_ids = 0
         self._wake = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -299,7 +303,9 @@ class ServerConnection:
             if self._draining:
                 if not self._waiters:
                     raise _lost("connection-lost", "the service took this connection offline")
-            elif self._queue or self._control or (self._uncovered and self._barriers_out == 0):
+            elif self._control or (
+                self._queue and (not self._waiters or len(self._queue) >= settings.barrier_every)
+            ):
                 last_write = await self._flush(ws)
                 continue
             self._wake.clear()
@@ -334,7 +340,7 @@ class ServerConnection:
                 assert item.acked is not None
                 chunks.append(self._waiter_for(item, now))
             size += len(chunks[-1])
-        if self._uncovered and self._barriers_out == 0:
+        if self._uncovered:
             chunks.append(self._waiter_for(None, now))
         if sends:
             self._events.on_unconfirmed(sends)
@@ -348,7 +354,6 @@ class ServerConnection:
         self._ack_ids = self._ack_ids % 0x7FFFFFFF + 1  # Int32 ids, unique among those in flight
         ack_id = self._ack_ids
         if item is None:
-            self._barriers_out += 1
             self._waiters[ack_id] = _Waiter(None, self._uncovered, now, True)
             data = _BARRIER.encode(ack_id)
         else:
@@ -403,14 +408,12 @@ class ServerConnection:
         for future in waiter.covered:
             if not future.done():
                 future.set_result(DELIVERED)
-        if waiter.future is None:
-            self._barriers_out -= 1
-        elif not waiter.future.done():
+        if waiter.future is not None and not waiter.future.done():
             verdict = classify_ack(ack.status, ack.message, not_found_is_benign=waiter.not_found_is_benign)
             waiter.future.set_result(verdict)
         self._events.on_confirmed(len(waiter.covered), time.monotonic() - waiter.sent_at)
-        if self._uncovered and self._barriers_out == 0:
-            self._wake.set()
+        if self._queue and not self._waiters:
+            self._wake.set()  # what waited for this ack goes out now
 
     # --- failing -------------------------------------------------------------------------------
 
@@ -429,7 +432,6 @@ class ServerConnection:
                 future.set_result(verdict)
         self._waiters.clear()
         self._uncovered = []
-        self._barriers_out = 0
         if failed:
             self._events.on_unconfirmed(-failed)
 

@@ -22,10 +22,11 @@ class PersistentSettings:
     messagepack: bool = False
     """Also serialize each invocation for MessagePack clients (JSON is always serialized)."""
     barrier_every: int = 256
-    """A barrier follows every send while none is in flight, so confirmation takes about one
-    round trip and costs at most one check per round trip and connection; under load, a new one
-    goes out after this many sends even while one is in flight, so a dropped connection never
-    has more than this many sends per barrier to resend."""
+    """Messages wait while an ack is in flight on their connection and then go out together,
+    ended by one barrier: about one write and one check per round trip and connection, and a
+    send confirmed within about two round trips. This many waiting messages go out at once
+    anyway, with a barrier after every this many sends, so a fast producer never waits on the
+    round trip and a dropped connection never has more than this many sends per barrier to resend."""
     ack_timeout: float = 10.0
     """An ack that does not come within this many seconds means the connection is broken (the
     SDK's ack timeout); everything unconfirmed on it is then retried on a fresh connection."""
