@@ -501,6 +501,8 @@ class SignalRClient:
         key: Hashable | None,
     ) -> list[EndpointResult]:
         """A primary that went down during this delivery gets an online secondary in its place."""
+        if all(r.outcome is not Outcome.FAILED_TRANSIENT for r in results):
+            return results  # the common case: nothing to stand in for
         used = {s.name for s in states}
         spare = [
             s

@@ -114,6 +114,7 @@ class ServerConnection:
         self._wake = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader = protocol.FrameReader()
+        self._last_write = 0.0
         self._draining = False  # ServiceError / Offline / close: write nothing new on this socket
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -274,11 +275,11 @@ class ServerConnection:
         self.ever_connected = True
         self._events.on_up(self)
         self._wake.set()
-        reader = asyncio.create_task(self._read(ws))
-        writer = asyncio.create_task(self._write(ws))
+        self._last_write = time.monotonic()
+        tasks = [asyncio.create_task(job) for job in (self._read(ws), self._write(ws), self._watch())]
         lost: _LostError
         try:
-            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             failed = next(iter(done)).exception()
             lost = failed if isinstance(failed, _LostError) else _lost("connection-lost", repr(failed))
         except asyncio.CancelledError:
@@ -286,9 +287,9 @@ class ServerConnection:
             raise
         finally:
             self._ws = None
-            for task in (reader, writer):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(reader, writer, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await ws.close()
             self._fail_unconfirmed(lost.verdict)
@@ -297,30 +298,31 @@ class ServerConnection:
     # --- writing -------------------------------------------------------------------------------
 
     async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        settings = self._settings
-        last_write = time.monotonic()
+        every = self._settings.barrier_every
         while True:
             if self._draining:
                 if not self._waiters:
                     raise _lost("connection-lost", "the service took this connection offline")
-            elif self._control or (
-                self._queue and (not self._waiters or len(self._queue) >= settings.barrier_every)
-            ):
-                last_write = await self._flush(ws)
+            elif self._control or (self._queue and (not self._waiters or len(self._queue) >= every)):
+                await self._flush(ws)
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await self._wake.wait()
+            await self._wake.wait()
+
+    async def _watch(self) -> None:
+        """Once a second: an ack overdue breaks the connection; a quiet one gets a keep-alive ping."""
+        settings = self._settings
+        while True:
+            await asyncio.sleep(1.0)
             now = time.monotonic()
             oldest = min((w.sent_at for w in self._waiters.values()), default=now)
             if now - oldest > settings.ack_timeout:
                 raise _lost("timeout", f"no ack within {settings.ack_timeout:g} s")
-            if not self._draining and now - last_write >= settings.keepalive:
-                await ws.send_bytes(protocol.PING)
-                last_write = now
+            if not self._draining and now - self._last_write >= settings.keepalive:
+                self._control.append(protocol.PING)
+                self._wake.set()
 
-    async def _flush(self, ws: aiohttp.ClientWebSocketResponse) -> float:
+    async def _flush(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Write what is queued, as few WebSocket messages as the size cap allows, barriers included."""
         settings = self._settings
         now = time.monotonic()
@@ -345,9 +347,9 @@ class ServerConnection:
         if sends:
             self._events.on_unconfirmed(sends)
         if chunks:
+            self._last_write = now
             await ws.send_bytes(b"".join(chunks))
             self._events.on_frame(len(chunks))
-        return now
 
     def _waiter_for(self, item: _Queued | None, now: float) -> bytes:
         """Register the acked message ``item`` (a barrier when None) covering the sends before it."""
