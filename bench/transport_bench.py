@@ -18,8 +18,9 @@ table gives min/median/max over rounds and the load average. Loopback only, boun
         [--rate 1000] [--duration 10] [--connections 4] [--py-spy PATH/TO/py-spy]
 
 ``--py-spy`` samples the persistent bridge during round 1's backlog (folded stacks, also summarized
-as the functions with the most samples, own and inclusive); install py-spy into its own venv (``python -m venv /tmp/pyspy && /tmp/pyspy/bin/pip install
-py-spy``) so the bridge's environment stays as it is.
+as the functions with the most samples, own and inclusive); install py-spy into its own venv so
+the bridge's environment stays as it is: ``python -m venv /tmp/pyspy && /tmp/pyspy/bin/pip install
+py-spy``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline_bench import (  # noqa: E402 - a sibling script, on the path above
+from pipeline_bench import (
     HUB,
     KEY,
     REPO,
@@ -156,15 +157,15 @@ async def backlog(transport: str, round_: int, args: argparse.Namespace, sink: S
     await sink.reset()
     child = bridge_child(transport, args, sink, workdir, topic)
     first: list[float] = []
-    spy: subprocess.Popen[bytes] | None = None
+    spy: asyncio.subprocess.Process | None = None
     try:
         await child.start()
         if args.py_spy and transport == "persistent" and round_ == 0:
             out = workdir / "persistent-backlog.folded"
-            spy = subprocess.Popen(
-                [args.py_spy, "record", "--pid", str(child.pid), "--format", "raw", "-o", str(out),
-                 "--rate", "200", "--nonblocking"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            spy = await asyncio.create_subprocess_exec(
+                args.py_spy, "record", "--pid", str(child.pid), "--format", "raw", "-o", str(out),
+                "--rate", "200", "--nonblocking",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
             print(f"  py-spy -> {out}", flush=True)
         await wait_for(sink, child, "unique", args.records, within=args.phase_timeout, on_first=first)
@@ -172,7 +173,7 @@ async def backlog(transport: str, round_: int, args: argparse.Namespace, sink: S
     finally:
         await child.stop()
         if spy is not None:
-            spy.wait(30)
+            await asyncio.wait_for(spy.wait(), 30)
             summarize_profile(workdir / "persistent-backlog.folded")
     stats = await sink.stats(full=True)
     result.delivered = stats["unique"]
@@ -252,7 +253,8 @@ def spread(values: list[float], fmt: str) -> str:
 
 def report(results: list[Result], args: argparse.Namespace) -> None:
     print(f"\nmin/median/max over {args.rounds} interleaved rounds")
-    header = f"{'transport':<11} {'phase':<8} {'records/s':>20} {'CPU us/record':>18} {'p50 ms':>14} {'p99 ms':>14} {'load':>14}"
+    columns = ("records/s", "CPU us/record", "p50 ms", "p99 ms", "load")
+    header = f"{'transport':<11} {'phase':<8} " + " ".join(f"{c:>20}" for c in columns)
     print(header + "\n" + "-" * len(header))
     for phase in ("backlog", "rate"):
         for transport in args.transports:
@@ -260,11 +262,14 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             if not rows:
                 continue
             notes = "; ".join(r.note for r in rows if r.note)
-            print(
-                f"{transport:<11} {phase:<8} {spread([r.rate for r in rows], '.0f'):>20} "
-                f"{spread([r.cpu_us for r in rows], '.0f'):>18} {spread([r.p50_ms for r in rows], '.1f'):>14} "
-                f"{spread([r.p99_ms for r in rows], '.1f'):>14} {spread([r.load for r in rows], '.2f'):>14}  {notes}"
+            cells = (
+                spread([r.rate for r in rows], ".0f"),
+                spread([r.cpu_us for r in rows], ".0f"),
+                spread([r.p50_ms for r in rows], ".1f"),
+                spread([r.p99_ms for r in rows], ".1f"),
+                spread([r.load for r in rows], ".2f"),
             )
+            print(f"{transport:<11} {phase:<8} " + " ".join(f"{c:>20}" for c in cells) + f"  {notes}")
     by_round: dict[tuple[int, str], dict[str, Result]] = {}
     for r in results:
         by_round.setdefault((r.round, r.phase), {})[r.transport] = r
@@ -274,10 +279,9 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         if phase == "backlog" and {"rest", "persistent"} <= set(pair)
     ]
     if ratios:
-        print(
-            "\npersistent vs rest, backlog, per round: records/s x"
-            f"{spread([r for r, _ in ratios], '.2f')}, CPU per record /{spread([c for _, c in ratios], '.2f')}"
-        )
+        faster = spread([r for r, _ in ratios], ".2f")
+        cheaper = spread([c for _, c in ratios], ".2f")
+        print(f"\npersistent vs rest, backlog, per round: records/s x{faster}, CPU per record /{cheaper}")
     print("aims (issue #13): persistent >= 6,000 records/s and <= 150 us CPU/record; p99 <= 20 ms at 1,000/s")
 
 
@@ -293,10 +297,11 @@ async def bench(args: argparse.Namespace, workdir: Path) -> list[Result]:
                     began = time.monotonic()
                     result = await run(transport, round_, args, sink, workdir)
                     results.append(result)
+                    r = result
                     print(
-                        f"  round {round_ + 1} {transport:<10} {phase:<7} {result.delivered:>6} delivered, "
-                        f"{result.rate:7.0f} rec/s, {result.cpu_us:6.0f} us/rec, p99 {result.p99_ms:6.1f} ms, "
-                        f"load {result.load:.2f} ({time.monotonic() - began:.0f}s) {result.note}",
+                        f"  round {round_ + 1} {transport:<10} {phase:<7} {r.delivered:>6} delivered, "
+                        f"{r.rate:7.0f} rec/s, {r.cpu_us:6.0f} us/rec, p99 {r.p99_ms:6.1f} ms, "
+                        f"load {r.load:.2f} ({time.monotonic() - began:.0f}s) {r.note}",
                         flush=True,
                     )
     finally:
