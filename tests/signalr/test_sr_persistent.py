@@ -277,3 +277,69 @@ async def test_each_dial_asks_for_a_token_and_sends_the_server_id(unused_tcp_por
         audience="http://127.0.0.1/server/?hub=chat",
     )
     assert claims["nameid"] == seen[1]["id"] == "bridge-1"
+
+
+async def test_a_secondary_stands_in_for_a_primary_whose_handshake_is_refused(
+    emulator: EmulatorServer, observer: CountingObserver, listen: Callable[..., Any]
+) -> None:
+    async with EmulatorServer(host="127.0.0.1", port=0, test_hooks=True) as standby:
+        emulator.server_faults.refuse_handshakes("maintenance")
+        endpoints = [
+            persistent(emulator, name="primary"),
+            persistent(standby, role="secondary", name="standby"),
+        ]
+        async with SignalRClient(
+            endpoints, hub="chat", retry=FAST_RETRY, observer=observer, persistent=FAST
+        ) as c:
+            assert await c.check_health() == {"primary": False, "standby": True}
+            result = await c.deliver(a.SendToAll(target="t"))
+            assert result.ok
+            assert [r.endpoint for r in result.endpoints] == ["standby"]
+        assert standby.state()["serverConnections"] == []  # closed on aclose
+
+
+async def test_entra_endpoints_send_the_entra_token_on_every_dial(unused_tcp_port: int) -> None:
+    calls: list[str] = []
+
+    class Entra:
+        async def authorization(self, audience: str) -> str:
+            calls.append(audience)
+            return f"Bearer entra-{len(calls)}"
+
+        def invalidate(self, audience: str) -> None:
+            return None
+
+        async def aclose(self) -> None:
+            return None
+
+    seen: list[str] = []
+
+    async def server(request: web.Request) -> web.WebSocketResponse:
+        seen.append(request.headers["Authorization"])
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive()
+        await ws.send_bytes(protocol.pack([2, "", {}, "sid"]))
+        await ws.close()  # hang up: the next dial must ask for a token again
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/server/", server)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    try:
+        cs = f"Endpoint=http://127.0.0.1;Port={unused_tcp_port};AuthType=azure;Version=1.0;"
+        endpoint = Endpoint.parse(cs, transport="persistent", name="entra")
+        settings = PersistentSettings(connections=1, reconnect_base=0.01)
+        async with SignalRClient(
+            endpoint, hub="chat", persistent=settings, token_providers={"entra": Entra()}
+        ):
+            for _ in range(200):
+                if len(seen) >= 2:
+                    break
+                await asyncio.sleep(0.02)
+    finally:
+        await runner.cleanup()
+    assert seen[:2] == ["Bearer entra-1", "Bearer entra-2"]
+    assert calls[0] == "http://127.0.0.1/server/?hub=chat"
