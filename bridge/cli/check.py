@@ -12,13 +12,15 @@ import sys
 from bridge.config import ConfigError, LoadedConfig, config_warnings, load_config, startup_problems
 from bridge.routing import compile_routes
 
+HELP = "validate a config file (no network)"
+
 CONFIG_ENV_VAR = "SIGNALR_BRIDGE_CONFIG"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "check",
-        help="validate a config file (no network)",
+        help=HELP,
         description="Validate a config file (YAML, schema, expressions, environment) without network access.",
     )
     add_config_argument(parser)
@@ -41,7 +43,7 @@ def load_for_startup(path: str) -> LoadedConfig | None:
     """The config the daemon would start with, or None after printing why it would not start."""
     try:
         loaded = load_config(path)
-        compile_routes(loaded.config)
+        compile_routes(loaded)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return None
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_for_startup(args.config)
     if loaded is None:
         return 1
-    router = compile_routes(loaded.config)
+    router = compile_routes(loaded)
     topics = ", ".join(sorted(router.topics)) or "-"
     patterns = ", ".join(dict.fromkeys(p.pattern for p in router.topic_patterns))
     extra = f"; topic patterns: {patterns}" if patterns else ""

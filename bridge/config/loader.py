@@ -1,4 +1,9 @@
-"""Load a config file: YAML (lines, duplicate keys) -> environment -> schema -> cross checks."""
+"""Load a config file: YAML (lines, duplicate keys) -> environment -> schema -> cross checks.
+
+What this module checks is structure. The semantic checks (templates, expressions, SignalR
+names, connection strings, api-version support) run in :func:`bridge.routing.compile_routes`,
+which reports through :attr:`LoadedConfig.locator` with the same file, line, route and field.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from .environment import (
+    DATADIR_VAR,
     DEFAULT_CONNECTION_STRING_VAR,
     apply_default_connection_string,
     apply_overrides,
@@ -26,6 +32,14 @@ class LoadedConfig:
     config: BridgeConfig
     file: str
     unset_variables: tuple[str, ...] = field(default=())  # only when loaded with strict_env=False
+    # Where each value came from (line, environment variable), for checks made after loading.
+    locator: Locator | None = field(default=None, compare=False, repr=False)
+
+    def issue_locator(self) -> Locator:
+        """The file's locator; for a config built in code, one that names route and field only."""
+        if self.locator is not None:
+            return self.locator
+        return Locator(self.file, self.config.model_dump(mode="json", by_alias=True), {}, {})
 
 
 def load_config(
@@ -77,11 +91,12 @@ def load_config_text(
     if issues:
         raise ConfigError(issues)
     unset = tuple(dict.fromkeys(issue.variable for issue in result.unset if issue.variable))
-    return LoadedConfig(config, file, unset)
+    return LoadedConfig(config, file, unset, locator)
 
 
-def startup_problems(loaded: LoadedConfig) -> list[str]:
+def startup_problems(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> list[str]:
     """What would still stop the daemon from starting, though the file itself is valid."""
+    env = os.environ if environ is None else environ
     problems: list[str] = []
     if not loaded.config.signalr.has_connection:
         problems.append(
@@ -97,6 +112,9 @@ def startup_problems(loaded: LoadedConfig) -> list[str]:
             value = getattr(tls, name)
             if value is not None and not FsPath(value).is_file():
                 problems.append(f"{loaded.file}: kafka.security.tls.{name}: no such file: {value}")
+    datadir = env.get(DATADIR_VAR)
+    if datadir and not (FsPath(datadir).is_dir() and os.access(datadir, os.W_OK | os.X_OK)):
+        problems.append(f"environment variable {DATADIR_VAR}: {datadir} is not a writable directory")
     return problems
 
 
@@ -124,17 +142,6 @@ def _cross_checks(config: BridgeConfig, locator: Locator) -> list[ConfigIssue]:
             )
         else:
             seen[route.name] = index
-        if config.signalr.api_version == "v1":
-            for position, action in enumerate(route.actions):
-                group = action.group
-                if group is not None and group.action == "removeAll" and group.connection_id is not None:
-                    issues.append(
-                        locator.issue(
-                            ("routes", index, "actions", position, "group", "action"),
-                            "removeAll for a connection needs signalr.api_version 2022-06-01 or later "
-                            "(v1 has no such operation)",
-                        )
-                    )
     return issues
 
 

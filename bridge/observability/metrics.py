@@ -39,7 +39,6 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
-    exposition,
     gc_collector,
     platform_collector,
     process_collector,
@@ -373,10 +372,3 @@ class BridgeMetrics:
 
     def set_unconfirmed(self, endpoint: str, count: int) -> None:
         self._unconfirmed.labels(endpoint=endpoint).set(count)
-
-    # -- exposition ------------------------------------------------------
-
-    def render(self, accept_header: str | None = None) -> tuple[bytes, str]:
-        """The exposition body and its content type, negotiated from an Accept header."""
-        encoder, content_type = exposition.choose_encoder(accept_header or "")
-        return encoder(self.registry), content_type
