@@ -441,6 +441,7 @@ class SignalRClient:
                 "online": s.health.online,
                 "consecutive_failures": s.health.consecutive_failures,
                 "transport": s.transport.kind,
+                **(s.transport.status() if isinstance(s.transport, PersistentTransport) else {}),
                 "concurrency_limit": s.limiter.limit,
                 "in_flight": s.limiter.in_flight,
                 "paused_for": s.limiter.paused_for(),

@@ -131,7 +131,9 @@ async def test_one_key_always_rides_one_connection_and_keys_spread_over_all_of_t
         *(pclient.deliver(a.SendToUser(target="t", user_id="u"), key=f"key-{i}") for i in range(64))
     )
     assert all(n > 0 for n in received(emulator).values())
-    assert observer.connections_up[pclient.endpoint_status().popitem()[0]] == 4
+    [(name, status)] = pclient.endpoint_status().items()
+    assert observer.connections_up[name] == status["connections_up"] == 4
+    assert (status["transport"], status["hubs"], status["unconfirmed"]) == ("persistent", ["chat"], 0)
 
 
 async def test_a_dropped_connection_retries_what_was_unconfirmed_and_loses_nothing(

@@ -124,14 +124,6 @@ class ServerConnection:
 
     # --- used by the pool ---------------------------------------------------------------------
 
-    @property
-    def up(self) -> bool:
-        return self._ws is not None and not self._draining
-
-    @property
-    def unconfirmed(self) -> int:
-        return len(self._uncovered) + sum(len(w.covered) for w in self._waiters.values())
-
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"signalr-server-connection-{self.index}")

@@ -129,13 +129,9 @@ class PersistentTransport:
 
     # --- status ----------------------------------------------------------------------------------
 
-    @property
-    def connections_up(self) -> int:
-        return len(self._up)
-
-    @property
-    def unconfirmed(self) -> int:
-        return self._unconfirmed
+    def status(self) -> dict[str, object]:
+        """For status pages: connections up, hubs open, sends not yet confirmed."""
+        return {"connections_up": len(self._up), "hubs": list(self._pools), "unconfirmed": self._unconfirmed}
 
     # --- pools ---------------------------------------------------------------------------------
 
