@@ -153,13 +153,13 @@ class ServerConnection:
 
     async def close(self, grace: float) -> None:
         """Confirm what was written (within ``grace``), then close with 1000; queued messages fail."""
-        self._closing = True
+        self._closing = True  # nothing new is queued from here on
         self._wake.set()
-        deadline = time.monotonic() + grace
-        while self._ws is not None and (self._queue or self._uncovered or self._waiters):
-            if time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(0.01)
+        pending = [item.future for item in self._queue] + self._uncovered
+        for waiter in self._waiters.values():
+            pending += waiter.covered if waiter.future is None else [*waiter.covered, waiter.future]
+        if self._ws is not None and pending:
+            await asyncio.wait(pending, timeout=grace)
         self._draining = True
         task, self._task = self._task, None
         if task is not None:

@@ -14,6 +14,7 @@ records, at most ``max_hubs`` pools stay open and the least recently used one is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Hashable
@@ -85,18 +86,16 @@ class PersistentTransport:
         self._unconfirmed = 0
         self._last_failure = Verdict(Outcome.RETRY, "connecting")
         self._closing: list[asyncio.Task[None]] = []
+        self._settled = asyncio.Event()  # every connection of the first pool connected or failed once
 
     # --- Transport -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Open the default hub's connections and wait until each has connected or failed once."""
         self._session = aiohttp.ClientSession()
-        pool = self._pool(client_hub_name(self._hub, self._application))
-        deadline = asyncio.get_running_loop().time() + self._settings.handshake_timeout + 1
-        while not all(c.ever_connected or c.last_failure is not None for c in pool.connections):
-            if asyncio.get_running_loop().time() > deadline:
-                return
-            await asyncio.sleep(0.02)
+        self._pool(client_hub_name(self._hub, self._application))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), self._settings.handshake_timeout + 1)
 
     def prepare(self, action: Action) -> ServiceMessage:
         return to_service_message(
@@ -174,7 +173,15 @@ class PersistentTransport:
 
     # --- ConnectionEvents ------------------------------------------------------------------------
 
+    def _settle(self) -> None:
+        first = next(iter(self._pools.values()), None)
+        if first is not None and all(
+            c.ever_connected or c.last_failure is not None for c in first.connections
+        ):
+            self._settled.set()
+
     def on_up(self, connection: ServerConnection) -> None:
+        self._settle()
         reconnected = connection in self._up or connection.last_failure is not None
         was_down = not self._up
         self._up.add(connection)
@@ -184,6 +191,7 @@ class PersistentTransport:
 
     def on_down(self, connection: ServerConnection, verdict: Verdict, detail: str) -> None:
         self._last_failure = verdict
+        self._settle()
         if connection in self._up:
             self._up.discard(connection)
             self._observer.on_server_connections(self.name, len(self._up), False)
