@@ -345,3 +345,17 @@ async def test_entra_endpoints_send_the_entra_token_on_every_dial(unused_tcp_por
         await runner.cleanup()
     assert seen[:2] == ["Bearer entra-1", "Bearer entra-2"]
     assert calls[0] == "http://127.0.0.1/server/?hub=chat"
+
+
+async def test_hubs_named_by_records_keep_at_most_max_hubs_pools_open(emulator: EmulatorServer) -> None:
+    settings = PersistentSettings(connections=1, max_hubs=2)
+    async with SignalRClient(persistent(emulator), hub="chat", persistent=settings) as client:
+        for hub in ("a", "b", "c"):
+            assert (await client.deliver(a.SendToAll(target="t", hub=hub))).ok
+        [status] = client.endpoint_status().values()
+        assert status["hubs"] == ["b", "c"]
+        for _ in range(100):
+            if {s["hub"] for s in emulator.state()["serverConnections"]} == {"b", "c"}:
+                break
+            await asyncio.sleep(0.02)
+        assert {s["hub"] for s in emulator.state()["serverConnections"]} == {"b", "c"}

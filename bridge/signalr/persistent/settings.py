@@ -41,6 +41,9 @@ class PersistentSettings:
     reconnect_max: float = 15.0
     """Backoff between failed dials: equal jitter over ``base * 2^n``, capped; the first re-dial
     after a drop is immediate. Recovery takes seconds, not the SDK's 60 s cap."""
+    max_hubs: int = 32
+    """Hubs with open connections per endpoint (route hubs may come from records); the least
+    recently used hub's connections close first, after confirming what they carried."""
     max_message_bytes: int = 1024 * 1024
     """Largest service message sent (the service's limit is UNCONFIRMED; REST's body limit)."""
     max_frame_bytes: int = 1024 * 1024

@@ -8,7 +8,7 @@ refused handshake (wrong key, wrong mode) takes the endpoint down with one clear
 of failing records one by one.
 
 Pools are opened per hub on first use (the default hub's at start); with route hubs taken from
-records, at most ``max_hubs`` pools stay open and the least recently used one is closed first.
+records, at most ``PersistentSettings.max_hubs`` pools stay open, the least recently used closed first.
 """
 
 from __future__ import annotations
@@ -65,7 +65,6 @@ class PersistentTransport:
         tokens: RestTokenProvider,
         observer: DeliveryObserver,
         on_health: HealthCallback,
-        max_hubs: int = 32,
     ) -> None:
         self.endpoint = endpoint
         self.name = endpoint.name
@@ -79,7 +78,6 @@ class PersistentTransport:
         self._tokens = tokens
         self._observer = observer
         self._on_health = on_health
-        self._max_hubs = max_hubs
         self._session: aiohttp.ClientSession | None = None
         self._pools: OrderedDict[str, _Pool] = OrderedDict()
         self._up: set[ServerConnection] = set()
@@ -157,7 +155,7 @@ class PersistentTransport:
         pool = self._pools[hub] = _Pool(connections)
         for connection in connections:
             connection.start()
-        while len(self._pools) > self._max_hubs:
+        while len(self._pools) > self._settings.max_hubs:
             _, evicted = self._pools.popitem(last=False)
             closing = [c.close(CLOSE_GRACE_SECONDS) for c in evicted.connections]
             self._closing.append(asyncio.create_task(_gather(closing)))
