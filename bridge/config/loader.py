@@ -26,6 +26,8 @@ class LoadedConfig:
     config: BridgeConfig
     file: str
     unset_variables: tuple[str, ...] = field(default=())  # only when loaded with strict_env=False
+    locator: Locator | None = field(default=None, compare=False)
+    """Turns a data path into a located issue, for checks made after loading (e.g. by routing)."""
 
 
 def load_config(
@@ -77,13 +79,13 @@ def load_config_text(
     if issues:
         raise ConfigError(issues)
     unset = tuple(dict.fromkeys(issue.variable for issue in result.unset if issue.variable))
-    return LoadedConfig(config, file, unset)
+    return LoadedConfig(config, file, unset, locator)
 
 
 def startup_problems(loaded: LoadedConfig) -> list[str]:
     """What would still stop the daemon from starting, though the file itself is valid."""
     problems: list[str] = []
-    if not loaded.config.signalr.has_connection:
+    if loaded.config.routes and not loaded.config.signalr.has_connection:
         problems.append(
             f"{loaded.file}: signalr: no connection string: set signalr.connection_string, "
             f"signalr.endpoints, or the {DEFAULT_CONNECTION_STRING_VAR} environment variable"
@@ -97,6 +99,19 @@ def startup_problems(loaded: LoadedConfig) -> list[str]:
             value = getattr(tls, name)
             if value is not None and not FsPath(value).is_file():
                 problems.append(f"{loaded.file}: kafka.security.tls.{name}: no such file: {value}")
+    upstream = loaded.config.upstream
+    if upstream is not None:
+        if not loaded.config.signalr.has_connection and not upstream.access_keys:
+            problems.append(
+                f"{loaded.file}: upstream: no AccessKey to check the service's signatures: set "
+                f"signalr.connection_string, signalr.endpoints, the {DEFAULT_CONNECTION_STRING_VAR} "
+                "environment variable, or upstream.access_keys"
+            )
+        if upstream.tls is not None:
+            for name in ("cert_file", "key_file"):
+                value = getattr(upstream.tls, name)
+                if value is not None and not FsPath(value).is_file():
+                    problems.append(f"{loaded.file}: upstream.tls.{name}: no such file: {value}")
     return problems
 
 
@@ -112,18 +127,11 @@ def config_warnings(config: BridgeConfig) -> list[str]:
 
 
 def _cross_checks(config: BridgeConfig, locator: Locator) -> list[ConfigIssue]:
-    issues: list[ConfigIssue] = []
-    seen: dict[str, int] = {}
+    issues = _duplicate_names([route.name for route in config.routes], ("routes",), locator)
+    if config.upstream is not None:
+        inbound = [route.name for route in config.upstream.routes]
+        issues.extend(_duplicate_names(inbound, ("upstream", "routes"), locator))
     for index, route in enumerate(config.routes):
-        if route.name in seen:
-            issues.append(
-                locator.issue(
-                    ("routes", index, "name"),
-                    f"duplicate route name (route #{seen[route.name] + 1} has the same name)",
-                )
-            )
-        else:
-            seen[route.name] = index
         if config.signalr.api_version == "v1":
             for position, action in enumerate(route.actions):
                 group = action.group
@@ -135,6 +143,18 @@ def _cross_checks(config: BridgeConfig, locator: Locator) -> list[ConfigIssue]:
                             "(v1 has no such operation)",
                         )
                     )
+    return issues
+
+
+def _duplicate_names(names: list[str], prefix: tuple[str, ...], locator: Locator) -> list[ConfigIssue]:
+    first: dict[str, int] = {}
+    issues = []
+    for index, name in enumerate(names):
+        if name in first:
+            message = f"duplicate route name (route #{first[name] + 1} has the same name)"
+            issues.append(locator.issue((*prefix, index, "name"), message))
+        else:
+            first[name] = index
     return issues
 
 

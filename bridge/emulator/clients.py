@@ -1,8 +1,9 @@
 """The client side of the service: negotiate and the WebSocket endpoint (SIGNALR.md §4, §5).
 
 Only the WebSockets transport and the JSON protocol are offered; negotiate lists
-WebSockets alone, so official clients never try the others. Clients are listen-only
-(serverless without upstream): an invocation from a client closes its connection.
+WebSockets alone, so official clients never try the others. With upstream settings,
+connects, disconnects and client invocations are sent upstream (``upstream.py``);
+without them clients are listen-only and an invocation closes the connection.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from bridge.emulator import names, protocol
 from bridge.emulator.auth import AuthError, TokenValidator, bearer_token, user_id_of
 from bridge.emulator.hub import ClientConnection, ServiceState
 from bridge.emulator.rest import request_target
+from bridge.emulator.upstream import Caller, UpstreamCaller, claims_of
 
 TRANSPORTS = [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}]
 CLIENT_INVOCATION_ERROR = "Invocation from a client is not supported: the hub is serverless without upstream."
+STREAM_ERROR = "Stream invocations from a client are not supported in serverless mode."
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class ClientEndpoint:
         self._timings = timings
         self._pending: dict[str, _Pending] = {}
         self._sessions: set[asyncio.Task[Any]] = set()
+        self.upstream: UpstreamCaller | None = None
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_route("POST", "/client/negotiate", self.negotiate)
@@ -146,8 +150,11 @@ class ClientEndpoint:
         task = asyncio.current_task()
         assert task is not None
         self._sessions.add(task)
+        connection = ClientConnection(
+            connection_id, hub, user_id_of(claims), claims=claims_of(claims), query=request.query_string
+        )
         try:
-            return await self._session(request, ClientConnection(connection_id, hub, user_id_of(claims)))
+            return await self._session(request, connection)
         finally:
             self._sessions.discard(task)
 
@@ -172,7 +179,9 @@ class ClientEndpoint:
         self._state.add_connection(connection)
         writer = asyncio.create_task(self._write(ws, connection))
         try:
-            if not rest or self._handle(connection, rest):
+            if self.upstream is not None:  # before the client's first message is read
+                await self.upstream.connected(_caller(connection))
+            if not rest or await self._handle(connection, rest):
                 await self._read(ws, connection)
         finally:
             connection.abandon_results()
@@ -182,6 +191,8 @@ class ClientEndpoint:
                 await asyncio.wait_for(asyncio.shield(writer), timeout=2.0)
             writer.cancel()
             await ws.close()
+            if self.upstream is not None:
+                await self.upstream.disconnected(_caller(connection), connection.close_error)
         return ws
 
     async def _handshake(self, ws: web.WebSocketResponse) -> str | None:
@@ -215,7 +226,7 @@ class ClientEndpoint:
                 )
                 return
             if message.type == WSMsgType.TEXT:
-                if not self._handle(connection, str(message.data)):
+                if not await self._handle(connection, str(message.data)):
                     return
             elif message.type == WSMsgType.BINARY:
                 self._fail(connection, "The emulator speaks only the JSON protocol.")
@@ -223,8 +234,8 @@ class ClientEndpoint:
             else:
                 return
 
-    def _handle(self, connection: ClientConnection, frame: str) -> bool:
-        """Act on the client's records; False once the connection is closing."""
+    async def _handle(self, connection: ClientConnection, frame: str) -> bool:
+        """Act on the client's records, in order; False once the connection is closing."""
         try:
             messages = protocol.decode(frame)
         except protocol.ProtocolError as exc:
@@ -238,8 +249,13 @@ class ClientEndpoint:
                 return False
             if kind == protocol.MessageType.COMPLETION:
                 connection.complete(message)
+            elif kind == protocol.MessageType.INVOCATION and self.upstream is not None:
+                # Awaited: the connection's next message waits, as the service does it.
+                reply = await self.upstream.invocation(_caller(connection), message)
+                if reply is not None:
+                    connection.deliver(reply)
             elif kind in {protocol.MessageType.INVOCATION, protocol.MessageType.STREAM_INVOCATION}:
-                self._fail(connection, CLIENT_INVOCATION_ERROR)
+                self._fail(connection, CLIENT_INVOCATION_ERROR if self.upstream is None else STREAM_ERROR)
                 return False
         return True
 
@@ -269,3 +285,7 @@ class ClientEndpoint:
         finally:
             if getter is not None:
                 getter.cancel()
+
+
+def _caller(connection: ClientConnection) -> Caller:
+    return Caller(connection.id, connection.hub, connection.user_id, connection.claims, connection.query)

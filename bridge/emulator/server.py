@@ -17,6 +17,7 @@ from bridge.emulator.hooks import TestHooks
 from bridge.emulator.hub import ServiceState
 from bridge.emulator.rest import MAX_BODY_BYTES, RestApi
 from bridge.emulator.rest_routes import add_rest_routes
+from bridge.emulator.upstream import UpstreamCaller, UpstreamSettings
 
 REST_PREFIX = "/api/"
 
@@ -42,6 +43,7 @@ class EmulatorServer:
         *,
         timings: ClientTimings | None = None,
         clock_skew_seconds: float = 0.0,
+        upstream: UpstreamSettings | None = None,
     ) -> None:
         self.host = host
         self.access_key = access_key or generate_access_key()
@@ -56,6 +58,8 @@ class EmulatorServer:
         timings = timings or ClientTimings()
         self._rest = RestApi(self._state, validator, advertised, invoke_timeout=timings.invoke_timeout)
         self._clients = ClientEndpoint(self._state, validator, advertised, timings)
+        if upstream is not None:
+            self._clients.upstream = UpstreamCaller(upstream, self.access_key, self._state.upstream_calls)
 
     # lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -85,6 +89,8 @@ class EmulatorServer:
             return
         await self._clients.shutdown()
         await runner.cleanup()
+        if self._clients.upstream is not None:
+            await self._clients.upstream.close()
 
     async def __aenter__(self) -> EmulatorServer:
         await self.start()
