@@ -127,8 +127,7 @@ class InboundProducer:
         if self._unconfirmed:
             await asyncio.wait(set(self._unconfirmed), timeout=wait_seconds)
         producer, self._producer = self._producer, None
-        self._connected = False
-        self._set_available(False, "stopped")
+        self._connected, self._available, self._reason = False, False, "stopped"
         if producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), wait_seconds)
