@@ -50,9 +50,12 @@ def router(text: str = inbound(ROUTES)) -> Any:
 
 def test_a_config_may_hold_inbound_routes_only_outbound_only_or_both() -> None:
     only_in = load_config_text(inbound(ROUTES), environ={}).config
-    assert only_in.routes == () and only_in.upstream is not None and len(only_in.upstream.routes) == 2
+    assert only_in.routes == ()
+    assert only_in.upstream is not None
+    assert len(only_in.upstream.routes) == 2
     both = load_config_text(inbound(ROUTES) + OUTBOUND, environ={}).config
-    assert len(both.routes) == 1 and both.upstream is not None
+    assert len(both.routes) == 1
+    assert both.upstream is not None
     only_out = load_config_text(BASE + OUTBOUND, environ={}).config
     assert only_out.upstream is None
 
@@ -181,6 +184,7 @@ def test_inbound_only_needs_an_access_key(
 
 def test_environment_overrides_reach_upstream_settings_but_not_its_routes() -> None:
     config = load_config_text(inbound(ROUTES), environ={"SIGNALR_BRIDGE__UPSTREAM__PORT": "9911"}).config
-    assert config.upstream is not None and config.upstream.port == 9911
+    assert config.upstream is not None
+    assert config.upstream.port == 9911
     with pytest.raises(ConfigError, match="does not name a setting"):
         load_config_text(inbound(ROUTES), environ={"SIGNALR_BRIDGE__UPSTREAM__ROUTES__0__TOPIC": "x"})

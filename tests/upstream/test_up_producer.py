@@ -73,7 +73,8 @@ async def started_producer() -> tuple[InboundProducer, FakeKafka]:
 
 async def test_the_producer_is_idempotent_with_acks_all() -> None:
     producer, kafka = await started_producer()
-    assert kafka.settings["acks"] == "all" and kafka.settings["enable_idempotence"] is True
+    assert kafka.settings["acks"] == "all"
+    assert kafka.settings["enable_idempotence"] is True
     await producer.stop()
 
 
@@ -128,7 +129,8 @@ async def test_over_the_in_flight_cap_the_answer_is_an_immediate_503() -> None:
             while len(kafka.waiting) < 2:
                 await asyncio.sleep(0.01)
             refused = await upstream.invoke("send", "one too many")
-            assert refused.status_code == 503 and refused.json()["reason"] == "overloaded"
+            assert refused.status_code == 503
+            assert refused.json()["reason"] == "overloaded"
             kafka.confirm_all()
             assert [(await t).status_code for t in held] == [204, 204]
             again = asyncio.create_task(upstream.invoke("send", "room again"))

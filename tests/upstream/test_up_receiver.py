@@ -59,7 +59,8 @@ async def test_an_invocation_becomes_one_record_with_key_envelope_and_headers(
     assert value["arguments"] == ["room1", {"text": "hi"}]
     assert (value["hub"], value["category"], value["event"]) == ("chat", "messages", "send")
     assert (value["connectionId"], value["userId"], value["invocationId"]) == ("conn-1", "ann", None)
-    assert value["version"] == 1 and record.timestamp == value["timestamp"]
+    assert value["version"] == 1
+    assert record.timestamp == value["timestamp"]
     headers = dict(record.headers)
     assert headers["traceparent"] == TRACEPARENT.encode()
     assert headers["x-event"] == b"send"
@@ -123,7 +124,8 @@ async def test_invoke_gets_a_completion_with_the_routes_result_json_and_messagep
     assert response.status_code == 200
     assert response.content.endswith(b"\x1e")
     completion = json.loads(response.content[:-1])
-    assert completion["type"] == 3 and completion["invocationId"] == "9"
+    assert completion["type"] == 3
+    assert completion["invocationId"] == "9"
     result = completion["result"]
     assert result["question"] == "why?"
     assert result["stored"]["topic"] == f"{topic}-answers"
@@ -193,9 +195,9 @@ async def test_a_record_a_route_cannot_build_is_400(
 async def test_kafka_unreachable_is_503_with_retry_after_and_not_ready(
     start_receiver: Start, unique: Any
 ) -> None:
-    from up_support import config_text as text_for
-
     import socket
+
+    from up_support import config_text as text_for
 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
@@ -205,4 +207,5 @@ async def test_kafka_unreachable_is_503_with_retry_after_and_not_ready(
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     verdict = running.health.readiness()
-    assert not verdict.ok and any(reason.startswith("upstream:") for reason in verdict.reasons)
+    assert not verdict.ok
+    assert any(reason.startswith("upstream:") for reason in verdict.reasons)

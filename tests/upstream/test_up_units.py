@@ -157,7 +157,8 @@ def test_completions_are_framed_in_the_clients_protocol() -> None:
     payload = msgpack.packb([3, {}, "5", 3, [1, "a"]])
     assert framed == bytes([len(payload)]) + payload  # one varint byte: the payload is short
     long = completion("messagepack", "5", result="x" * 200)
-    assert long[0] & 0x80 and msgpack.unpackb(long[2:]) == [3, {}, "5", 3, "x" * 200]
+    assert long[0] & 0x80
+    assert msgpack.unpackb(long[2:]) == [3, {}, "5", 3, "x" * 200]
 
 
 def test_envelope_has_one_shape_for_every_event() -> None:
@@ -185,4 +186,5 @@ def test_envelope_has_one_shape_for_every_event() -> None:
     connected = build_envelope(parse_event(headers("connections", "connected"), b""))
     assert set(connected) == set(envelope)
     assert (connected["arguments"], connected["invocationId"], connected["protocol"]) == ([], None, None)
-    assert len(connected["id"]) == 32 and json.dumps(connected)
+    assert len(connected["id"]) == 32
+    assert json.dumps(connected)

@@ -47,7 +47,7 @@ class Upstream:
         connection_id: str = "conn-1",
         hub: str = "chat",
         user: str | None = None,
-        signed: str | None | bool = True,
+        signed: str | bool | None = True,
         content_type: str = "application/json",
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
