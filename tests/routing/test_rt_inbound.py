@@ -102,11 +102,13 @@ def test_metric_labels_are_values_a_route_names_or_other() -> None:
     [
         (
             "    - name: r\n      category: message\n      topic: t\n",
-            "bridge.yaml:8: route \"r\": field \"category\": unknown category 'message' (expected connections, messages or '*')",
+            'bridge.yaml:8: route "r": field "category": unknown category \'message\' '
+            "(expected connections, messages or '*')",
         ),
         (
             "    - name: r\n      category: connections\n      event: send\n      topic: t\n",
-            "bridge.yaml:7: route \"r\": category connections has only the events connected and disconnected, not 'send'",
+            'bridge.yaml:7: route "r": category connections has only the events connected and '
+            "disconnected, not 'send'",
         ),
         (
             "    - name: r\n      topic: t\n    - name: r\n      topic: u\n",
@@ -114,7 +116,8 @@ def test_metric_labels_are_values_a_route_names_or_other() -> None:
         ),
         (
             "    - name: r\n      event: ''\n      topic: t\n",
-            'bridge.yaml:8: route "r": field "event": a pattern is \'*\', one name, or a list of names (no empty entries)',
+            'bridge.yaml:8: route "r": field "event": '
+            "a pattern is '*', one name, or a list of names (no empty entries)",
         ),
         ("    - name: r\n", 'bridge.yaml:7: route "r": field "topic": is required'),
     ],
@@ -142,8 +145,8 @@ def test_check_reports_template_expression_and_hub_errors_with_file_line_route_f
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith(f'{path}:8: route "broken": field "hub[1]": hub name \'no spaces\'')
     assert (
-        err[1]
-        == f'{path}:10: route "broken": field "key": invalid expression \'userId ||\': the expression is incomplete'
+        err[1] == f'{path}:10: route "broken": field "key": '
+        "invalid expression 'userId ||': the expression is incomplete"
     )
     assert err[2].startswith(
         f'{path}:11: route "broken": field "filter": invalid expression \'length(@, @)\''
@@ -176,7 +179,7 @@ def test_inbound_only_needs_an_access_key(
     )
     assert main(["check", "--config", str(path)]) == 1
     assert "upstream.access_keys" in capsys.readouterr().err
-    path = write_config(inbound(ROUTES, "  access_keys: [\"${UPSTREAM_KEY}\"]\n"))
+    path = write_config(inbound(ROUTES, '  access_keys: ["${UPSTREAM_KEY}"]\n'))
     monkeypatch.setenv("UPSTREAM_KEY", "secret-key")
     assert main(["check", "--config", str(path)]) == 0
     assert "secret-key" not in capsys.readouterr().out

@@ -5,24 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 
 import httpx
 import pytest
-from up_support import Upstream
+from up_support import Running, Upstream
 
 from bridge.config import load_config_text
 from bridge.observability.health import HealthState
 from bridge.observability.metrics import BridgeMetrics
 from bridge.upstream.receiver import UpstreamReceiver
-
-
-@dataclass
-class Running:
-    receiver: UpstreamReceiver
-    metrics: BridgeMetrics
-    health: HealthState
-    upstream: Upstream
 
 
 @pytest.fixture

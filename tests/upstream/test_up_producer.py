@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from up_support import Upstream, config_text
+from up_support import Upstream, config_text, until
 
 from bridge.config import load_config_text
 from bridge.observability.health import HealthState
@@ -66,8 +66,7 @@ async def started_producer() -> tuple[InboundProducer, FakeKafka]:
     config = load_config_text(config_text("127.0.0.1:9", ROUTE), environ={}).config
     producer = InboundProducer(config.kafka, producer_factory=FakeKafka)
     await producer.start()
-    while not producer.available:
-        await asyncio.sleep(0.01)
+    await until(lambda: producer.available)
     return producer, FakeKafka.instances[-1]
 
 
@@ -81,8 +80,7 @@ async def test_the_producer_is_idempotent_with_acks_all() -> None:
 async def test_produce_returns_only_once_kafka_confirmed() -> None:
     producer, kafka = await started_producer()
     task = asyncio.create_task(producer.produce([RECORD], wait_seconds=30))
-    while not kafka.waiting:
-        await asyncio.sleep(0.01)
+    await until(lambda: kafka.waiting)
     assert not task.done()
     kafka.confirm_all()
     assert [(w.topic, w.offset) for w in await task] == [("events", 0)]
@@ -102,8 +100,7 @@ async def test_after_a_timeout_nothing_new_is_queued_until_the_old_writes_are_co
     await asyncio.sleep(0)
     assert producer.available
     task = asyncio.create_task(producer.produce([RECORD], wait_seconds=5))
-    while len(kafka.waiting) < 2:
-        await asyncio.sleep(0.01)
+    await until(lambda: len(kafka.waiting) >= 2)
     kafka.confirm_all()
     await task
     assert len(kafka.sent) == 2
@@ -120,22 +117,19 @@ async def test_over_the_in_flight_cap_the_answer_is_an_immediate_503() -> None:
     )
     await receiver.start()
     try:
-        while not producer.available:
-            await asyncio.sleep(0.01)
+        await until(lambda: producer.available)
         kafka = FakeKafka.instances[-1]
         async with httpx.AsyncClient(timeout=10) as http:
             upstream = Upstream(receiver.url, http)
             held = [asyncio.create_task(upstream.invoke("send", n)) for n in range(2)]
-            while len(kafka.waiting) < 2:
-                await asyncio.sleep(0.01)
+            await until(lambda: len(kafka.waiting) >= 2)
             refused = await upstream.invoke("send", "one too many")
             assert refused.status_code == 503
             assert refused.json()["reason"] == "overloaded"
             kafka.confirm_all()
             assert [(await t).status_code for t in held] == [204, 204]
             again = asyncio.create_task(upstream.invoke("send", "room again"))
-            while len(kafka.waiting) < 3:  # taken: the cap counts only requests in flight
-                await asyncio.sleep(0.01)
+            await until(lambda: len(kafka.waiting) >= 3)  # taken: the cap counts only requests in flight
             kafka.confirm_all()
             assert (await again).status_code == 204
         sample = metrics.registry.get_sample_value(

@@ -8,8 +8,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from conftest import Running
-from up_support import config_text, envelope, read_until, read_until_marker, signature
+from up_support import Running, config_text, envelope, read_until, read_until_marker, signature
 
 from bridge.observability.metrics import UPSTREAM_REQUESTS, UPSTREAM_SIGNATURE_FAILURES
 
@@ -158,6 +157,7 @@ async def test_requests_the_bridge_cannot_use_are_refused_and_produce_nothing(
     unique: Any,
     post: tuple[Any, ...],
     status: int,
+    *,
     outcome: str,
 ) -> None:
     topic = unique.topic()
@@ -184,7 +184,7 @@ async def test_a_record_a_route_cannot_build_is_400(
     topic = unique.topic()
     text = config_text(
         bootstrap_servers,
-        f"    - name: by-room\n      category: messages\n      topic: {topic}\n      key: '{{arguments[0].room}}'\n",
+        f"    - name: by-room\n      topic: {topic}\n      key: '{{arguments[0].room}}'\n",
     )
     running = await start_receiver(text)
     response = await running.upstream.invoke("send", "no room here")

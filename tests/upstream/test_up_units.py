@@ -19,8 +19,10 @@ pytestmark = pytest.mark.unit
 # The test vector of the Functions extension's SignalRTriggerResolverTests (UPSTREAM.md §3).
 VECTOR_CONNECTION = "0f9c97a2f0bf4706afe87a14e0797b11"
 VECTOR = {
-    "7aab239577fd4f24bc919802fb629f5f": "sha256=7767effcb3946f3e1de039df4b986ef02c110b1469d02c0a06f41b3b727ab561",
-    "a5f2815d0d0c4b00bd27e832432f91ab": "sha256=d4aefb65547a00a9881fa8ac8bd03d0faf77af9da5205d45c6e57cbda4377760",
+    "7aab239577fd4f24bc919802fb629f5f": "sha256="
+    "7767effcb3946f3e1de039df4b986ef02c110b1469d02c0a06f41b3b727ab561",
+    "a5f2815d0d0c4b00bd27e832432f91ab": "sha256="
+    "d4aefb65547a00a9881fa8ac8bd03d0faf77af9da5205d45c6e57cbda4377760",
 }
 
 

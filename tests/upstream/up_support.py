@@ -7,10 +7,15 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+
+from bridge.observability.health import HealthState
+from bridge.observability.metrics import BridgeMetrics
+from bridge.upstream.receiver import UpstreamReceiver
 
 ACCESS_KEY = "upstream-test-key-0123456789abcdefghijklmnopqrstuvwxyz"
 CONNECTION_STRING = f"Endpoint=https://example.service.signalr.net;AccessKey={ACCESS_KEY};Version=1.0;"
@@ -103,6 +108,14 @@ async def read_until(
     return records
 
 
+async def until(check: Callable[[], Any], timeout: float = 10) -> None:
+    """Poll ``check`` until it holds (state another task changes)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
 def envelope(record: Any) -> dict[str, Any]:
     value: dict[str, Any] = json.loads(record.value)
     return value
@@ -116,3 +129,13 @@ async def read_until_marker(bootstrap: str, topic: str) -> list[Any]:
     """The records before the marker (the marker itself left out)."""
     records = await read_until(bootstrap, topic, until_marker)
     return [r for r in records if envelope(r)["connectionId"] != MARKER]
+
+
+@dataclass
+class Running:
+    """A started receiver with its metrics and health, and a client that plays the service."""
+
+    receiver: UpstreamReceiver
+    metrics: BridgeMetrics
+    health: HealthState
+    upstream: Upstream
