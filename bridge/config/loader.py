@@ -101,7 +101,8 @@ def startup_problems(loaded: LoadedConfig) -> list[str]:
                 problems.append(f"{loaded.file}: kafka.security.tls.{name}: no such file: {value}")
     upstream = loaded.config.upstream
     if upstream is not None:
-        if not loaded.config.signalr.has_connection and not upstream.access_keys:
+        # With outbound routes too, the missing connection string is reported above.
+        if not loaded.config.routes and not loaded.config.signalr.has_connection and not upstream.access_keys:
             problems.append(
                 f"{loaded.file}: upstream: no AccessKey to check the service's signatures: set "
                 f"signalr.connection_string, signalr.endpoints, the {DEFAULT_CONNECTION_STRING_VAR} "

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import msgpack
 import pytest
-from up_support import Running, config_text, envelope, read_until, read_until_marker, signature
+import trustme
+from up_support import Running, Upstream, config_text, envelope, read_until, read_until_marker, signature
 
 from bridge.observability.metrics import UPSTREAM_REQUESTS, UPSTREAM_SIGNATURE_FAILURES
 
@@ -209,3 +213,25 @@ async def test_kafka_unreachable_is_503_with_retry_after_and_not_ready(
     verdict = running.health.readiness()
     assert not verdict.ok
     assert any(reason.startswith("upstream:") for reason in verdict.reasons)
+
+
+async def test_the_receiver_serves_https_with_the_configured_certificate(
+    start_receiver: Start, bootstrap_servers: str, unique: Any, tmp_path: Path
+) -> None:
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certificate.private_key_pem.write_to_path(str(key_file))
+    certificate.cert_chain_pems[0].write_to_path(str(cert_file))
+    topic = unique.topic()
+    tls = f"  tls: {{cert_file: '{cert_file}', key_file: '{key_file}'}}\n"
+    running = await start_receiver(config_text(bootstrap_servers, routes(topic), upstream=tls))
+    assert running.receiver.url.startswith("https://")
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    async with httpx.AsyncClient(verify=context) as https:
+        secure = Upstream(running.receiver.url, https)
+        assert (await secure.invoke("send", "over tls")).status_code == 204
+    async with httpx.AsyncClient() as plain:  # the system trust store does not know this CA
+        with pytest.raises(httpx.ConnectError):
+            await Upstream(running.receiver.url, plain).invoke("send", "unverified")
