@@ -62,7 +62,11 @@ async def run_bridge(loaded: LoadedConfig, *, configure_logs: bool = True) -> in
     try:
         await server.start()
         if upstream is not None:
-            await upstream.start()
+            try:
+                await upstream.start()
+            except OSError as exc:
+                log.error("the upstream receiver cannot listen: %s", exc.strerror or exc)
+                return 1
         if service is not None:
             await service.start()
         log.info(
