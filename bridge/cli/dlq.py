@@ -8,12 +8,15 @@ import sys
 from typing import Any
 
 from bridge.config import ConfigError, load_config
+from bridge.routing import compile_routes
 
 from .check import add_config_argument
 
+HELP = "work with the dead-letter topic"
+
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("dlq", help="work with the dead-letter topic")
+    parser = subparsers.add_parser("dlq", help=HELP)
     commands = parser.add_subparsers(title="dlq commands", metavar="COMMAND", required=True)
     replay = commands.add_parser(
         "replay",
@@ -32,7 +35,9 @@ def _replay(args: argparse.Namespace) -> int:
     from bridge.pipeline.replay import ReplayError, replay_dead_letters  # noqa: PLC0415 - slow imports
 
     try:
-        config = load_config(args.config).config
+        loaded = load_config(args.config)
+        compile_routes(loaded)  # semantic problems located in the file, before any connection
+        config = loaded.config
         summary = asyncio.run(replay_dead_letters(config, dry_run=args.dry_run, group=args.group))
     except (ConfigError, ReplayError) as exc:
         print(exc, file=sys.stderr)

@@ -12,11 +12,13 @@ from typing import Any
 from bridge.emulator import EmulatorServer, UpstreamSettings
 from bridge.emulator.upstream import UpstreamSettingsError
 
+HELP = "run a local Azure SignalR Service emulator (serverless mode)"
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "emulator",
-        help="run a local Azure SignalR Service emulator (serverless mode)",
+        help=HELP,
         description="Serve the SignalR data-plane REST API and client endpoint locally. "
         "Prints the connection string on the first line of stdout.",
     )

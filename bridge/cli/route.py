@@ -12,11 +12,13 @@ import sys
 from pathlib import Path
 
 from bridge.config import BridgeConfig, ConfigError, LoadedConfig, load_config
-from bridge.routing import Record, RoutingError, compile_routes
+from bridge.routing import Record, RoutingError, compile_routes, request_for
 from bridge.signalr.connection_string import parse_connection_string
 from bridge.signalr.errors import ConnectionStringError, PreflightError
 
 from .check import add_config_argument
+
+HELP = "dry-run one record through the routes and print the SignalR requests"
 
 PLACEHOLDER_BASE = "https://<your-signalr>.service.signalr.net"
 EXIT_FAILED_RECORD = 3
@@ -25,7 +27,7 @@ EXIT_FAILED_RECORD = 3
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "route",
-        help="dry-run one record through the routes and print the SignalR requests",
+        help=HELP,
         description="Print the exact SignalR requests one Kafka record would produce. No network.",
     )
     add_config_argument(parser)
@@ -48,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     try:
         loaded = load_config(args.config, strict_env=False)
-        router = compile_routes(loaded.config)
+        router = compile_routes(loaded)
         record = _record(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         routed = router.route(record)
-        requests = [(item, config.signalr.request_for(item.action)) for item in routed]
+        requests = [(item, request_for(config.signalr, item.action)) for item in routed]
     except RoutingError as exc:
         return _failed(config, exc.reason, str(exc))
     except PreflightError as exc:

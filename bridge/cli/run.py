@@ -8,11 +8,13 @@ from typing import Any
 
 from .check import add_config_argument, load_for_startup
 
+HELP = "run the bridge: Kafka in, SignalR out"
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="run the bridge: Kafka in, SignalR out",
+        help=HELP,
         description="Consume the routed Kafka topics and deliver to Azure SignalR Service until "
         "SIGTERM/SIGINT (drains in-flight records, commits, exits 0; a second signal forces exit).",
     )

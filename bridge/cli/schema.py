@@ -8,9 +8,11 @@ from pathlib import Path
 
 from bridge.config.json_schema import render_json_schema
 
+HELP = "print the config JSON Schema (for editors)"
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("schema", help="print the config JSON Schema (for editors)")
+    parser = subparsers.add_parser("schema", help=HELP)
     parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     parser.set_defaults(handler=run)
 

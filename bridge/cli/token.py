@@ -16,11 +16,13 @@ from bridge.signalr.connection_string import DEFAULT_ENV_VAR, parse_connection_s
 from bridge.signalr.errors import AuthError, ConnectionStringError
 from bridge.signalr.tokens import DEFAULT_LIFETIME_SECONDS, client_access
 
+HELP = "print the client URL and access token a negotiate function returns"
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "token",
-        help="print the client URL and access token a negotiate function returns",
+        help=HELP,
         description="Print {url, accessToken} for a client of HUB, as a serverless negotiate function does.",
     )
     parser.add_argument(

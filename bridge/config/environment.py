@@ -32,6 +32,10 @@ OVERRIDABLE_SECTIONS = (
     "upstream",
 )
 DEFAULT_CONNECTION_STRING_VAR = "AzureSignalRConnectionString"
+# faust's own variable for its data directory. The bridge keeps no tables, but faust still
+# creates directories there: the image, the chart and the kustomize base point it at a
+# writable volume, since the root filesystem is read-only. Unset: the system temp dir.
+DATADIR_VAR = "FAUST_DATADIR"
 
 _REFERENCE = re.compile(r"\$(\$?)\{([^{}]*)\}")
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)

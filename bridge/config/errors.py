@@ -102,7 +102,7 @@ def format_path(path: Path) -> str:
 
 
 def pydantic_issue(error: ErrorDetails, locator: Locator, root: type[BaseModel]) -> ConfigIssue:
-    path = _path_in_data(error["loc"], locator.data)
+    path = path_in_data(error["loc"], locator.data)
     kind = error["type"]
     if kind == "extra_forbidden":
         message = _unknown_key_message(path, root)
@@ -121,7 +121,7 @@ def _plain(message: str) -> str:
     return _SHOULD.sub("must ", message)
 
 
-def _path_in_data(loc: tuple[int | str, ...], data: Any) -> Path:
+def path_in_data(loc: tuple[int | str, ...], data: Any) -> Path:
     """Keep the parts of pydantic's ``loc`` that exist in the data (drops internal tags like 'str')."""
     path: list[str | int] = []
     node = data

@@ -1,7 +1,10 @@
-"""Reusable validated field types for the config schema.
+"""Reusable validated field types for the config schema: structure only.
 
-Templates and expressions are parsed here, so a broken one is reported with the
-file, route, field and line like any other config mistake.
+These types check what can be told from the text alone (JSON-ness, ranges, Kafka names,
+host:port). Whether a template or expression parses and whether a literal name meets the
+service's rules are checked by :func:`bridge.routing.compile_routes` after loading, and
+reported with the same file, line, route and field (see ``bridge/routing/checks.py``):
+``bridge.config`` depends on nothing else in the package.
 """
 
 from __future__ import annotations
@@ -9,60 +12,20 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
 
-from bridge.routing.template import TemplateSyntaxError, compile_expression, parse_template
-from bridge.signalr.errors import PreflightError
-from bridge.signalr.names import check_connection_id, check_group, check_hub, check_target, check_user
-
-_MAX_TTL = 2**31 - 1  # the service's ttl is an int32
+MAX_TTL = 2**31 - 1  # the service's ttl is an int32
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _SERVER_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
-def _template(value: str) -> str:
-    try:
-        parse_template(value)
-    except TemplateSyntaxError as exc:
-        raise ValueError(str(exc)) from None
-    return value
-
-
-def _literal_name(check: Callable[[str], str]) -> Callable[[str], str]:
-    """A template that is plain text must already satisfy the service's rule for that name."""
-
-    def validate(value: str) -> str:
-        template = parse_template(value)
-        if template.is_literal:
-            try:
-                check(template.literal)
-            except PreflightError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-    return validate
-
-
-def _expression(value: str) -> str:
-    try:
-        compile_expression(value)
-    except TemplateSyntaxError as exc:
-        raise ValueError(str(exc)) from None
-    return value
-
-
 def _json_argument(value: Any, path: str = "") -> Any:
-    """Arguments are JSON; every string in them is a template."""
-    if isinstance(value, str):
-        try:
-            parse_template(value)
-        except TemplateSyntaxError as exc:
-            raise ValueError(f"{path or 'value'}: {exc}" if path else str(exc)) from None
-    elif isinstance(value, bool | int) or value is None:
+    """Arguments are JSON (every string in them is a template, checked by routing)."""
+    if isinstance(value, str | bool | int) or value is None:
         pass
     elif isinstance(value, float):
         if not math.isfinite(value):
@@ -78,16 +41,6 @@ def _json_argument(value: Any, path: str = "") -> Any:
     else:
         kind = "a date" if isinstance(value, datetime.date) else type(value).__name__
         raise ValueError(f"{path or 'value'} is {kind}, which is not JSON (quote it to make it text)")
-    return value
-
-
-def _hub(value: str) -> str:
-    if "{" in value:
-        return _template(value)
-    try:
-        check_hub(value)
-    except PreflightError as exc:
-        raise ValueError(str(exc)) from None
     return value
 
 
@@ -136,30 +89,23 @@ def _ttl(value: Any) -> int | str:
     if isinstance(value, bool):
         raise ValueError("must be a number of seconds or a template")
     if isinstance(value, int):
-        if not 0 <= value <= _MAX_TTL:
-            raise ValueError(f"must be 0..{_MAX_TTL} seconds")
+        if not 0 <= value <= MAX_TTL:
+            raise ValueError(f"must be 0..{MAX_TTL} seconds")
         return value
     if isinstance(value, str):
-        template = parse_template(_template(value))
-        if not template.is_literal:
-            return value
         if value.strip().isascii() and value.strip().isdigit():
             return _ttl(int(value))
+        return value  # routing checks that it is a template such as '{value.ttl}'
     raise ValueError("must be a number of seconds or a template such as '{value.ttl}'")
 
 
 Template = Annotated[
     str,
-    AfterValidator(_template),
     Field(description="Literal text, or text with {JMESPath} expressions, e.g. 'room-{value.roomId}'"),
 ]
-TargetTemplate = Annotated[Template, AfterValidator(_literal_name(check_target))]
-GroupTemplate = Annotated[Template, AfterValidator(_literal_name(check_group))]
-UserTemplate = Annotated[Template, AfterValidator(_literal_name(check_user))]
-ConnectionTemplate = Annotated[Template, AfterValidator(_literal_name(check_connection_id))]
-Expression = Annotated[str, AfterValidator(_expression), Field(description="A JMESPath expression")]
+Expression = Annotated[str, Field(description="A JMESPath expression")]
+HubName = str  # a hub or application name; a template where the config allows one
 JsonArgument = Annotated[Any, AfterValidator(_json_argument)]
-HubName = Annotated[str, AfterValidator(_hub)]
 TopicName = Annotated[str, AfterValidator(_topic)]
 TopicPattern = Annotated[str, AfterValidator(_topic_pattern)]
 ServerAddress = Annotated[str, AfterValidator(_server)]

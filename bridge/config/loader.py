@@ -1,4 +1,9 @@
-"""Load a config file: YAML (lines, duplicate keys) -> environment -> schema -> cross checks."""
+"""Load a config file: YAML (lines, duplicate keys) -> environment -> schema -> cross checks.
+
+What this module checks is structure. The semantic checks (templates, expressions, SignalR
+names, connection strings, api-version support) run in :func:`bridge.routing.compile_routes`,
+which reports through :attr:`LoadedConfig.locator` with the same file, line, route and field.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from .environment import (
+    DATADIR_VAR,
     DEFAULT_CONNECTION_STRING_VAR,
     apply_default_connection_string,
     apply_overrides,
@@ -26,8 +32,14 @@ class LoadedConfig:
     config: BridgeConfig
     file: str
     unset_variables: tuple[str, ...] = field(default=())  # only when loaded with strict_env=False
-    locator: Locator | None = field(default=None, compare=False)
-    """Turns a data path into a located issue, for checks made after loading (e.g. by routing)."""
+    # Where each value came from (line, environment variable), for checks made after loading.
+    locator: Locator | None = field(default=None, compare=False, repr=False)
+
+    def issue_locator(self) -> Locator:
+        """The file's locator; for a config built in code, one that names route and field only."""
+        if self.locator is not None:
+            return self.locator
+        return Locator(self.file, self.config.model_dump(mode="json", by_alias=True), {}, {})
 
 
 def load_config(
@@ -82,8 +94,9 @@ def load_config_text(
     return LoadedConfig(config, file, unset, locator)
 
 
-def startup_problems(loaded: LoadedConfig) -> list[str]:
+def startup_problems(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> list[str]:
     """What would still stop the daemon from starting, though the file itself is valid."""
+    env = os.environ if environ is None else environ
     problems: list[str] = []
     if loaded.config.routes and not loaded.config.signalr.has_connection:
         problems.append(
@@ -99,20 +112,10 @@ def startup_problems(loaded: LoadedConfig) -> list[str]:
             value = getattr(tls, name)
             if value is not None and not FsPath(value).is_file():
                 problems.append(f"{loaded.file}: kafka.security.tls.{name}: no such file: {value}")
-    upstream = loaded.config.upstream
-    if upstream is not None:
-        # With outbound routes too, the missing connection string is reported above.
-        if not loaded.config.routes and not loaded.config.signalr.has_connection and not upstream.access_keys:
-            problems.append(
-                f"{loaded.file}: upstream: no AccessKey to check the service's signatures: set "
-                f"signalr.connection_string, signalr.endpoints, the {DEFAULT_CONNECTION_STRING_VAR} "
-                "environment variable, or upstream.access_keys"
-            )
-        if upstream.tls is not None:
-            for name in ("cert_file", "key_file"):
-                value = getattr(upstream.tls, name)
-                if value is not None and not FsPath(value).is_file():
-                    problems.append(f"{loaded.file}: upstream.tls.{name}: no such file: {value}")
+    problems.extend(_upstream_problems(loaded))
+    datadir = env.get(DATADIR_VAR)
+    if datadir and not (FsPath(datadir).is_dir() and os.access(datadir, os.W_OK | os.X_OK)):
+        problems.append(f"environment variable {DATADIR_VAR}: {datadir} is not a writable directory")
     return problems
 
 
@@ -127,23 +130,31 @@ def config_warnings(config: BridgeConfig) -> list[str]:
     return warnings
 
 
+def _upstream_problems(loaded: LoadedConfig) -> list[str]:
+    upstream = loaded.config.upstream
+    if upstream is None:
+        return []
+    problems = []
+    # With outbound routes too, a missing connection string is reported already.
+    if not loaded.config.routes and not loaded.config.signalr.has_connection and not upstream.access_keys:
+        problems.append(
+            f"{loaded.file}: upstream: no AccessKey to check the service's signatures: set "
+            f"signalr.connection_string, signalr.endpoints, the {DEFAULT_CONNECTION_STRING_VAR} "
+            "environment variable, or upstream.access_keys"
+        )
+    if upstream.tls is not None:
+        for name in ("cert_file", "key_file"):
+            value = getattr(upstream.tls, name)
+            if value is not None and not FsPath(value).is_file():
+                problems.append(f"{loaded.file}: upstream.tls.{name}: no such file: {value}")
+    return problems
+
+
 def _cross_checks(config: BridgeConfig, locator: Locator) -> list[ConfigIssue]:
     issues = _duplicate_names([route.name for route in config.routes], ("routes",), locator)
     if config.upstream is not None:
         inbound = [route.name for route in config.upstream.routes]
         issues.extend(_duplicate_names(inbound, ("upstream", "routes"), locator))
-    for index, route in enumerate(config.routes):
-        if config.signalr.api_version == "v1":
-            for position, action in enumerate(route.actions):
-                group = action.group
-                if group is not None and group.action == "removeAll" and group.connection_id is not None:
-                    issues.append(
-                        locator.issue(
-                            ("routes", index, "actions", position, "group", "action"),
-                            "removeAll for a connection needs signalr.api_version 2022-06-01 or later "
-                            "(v1 has no such operation)",
-                        )
-                    )
     return issues
 
 

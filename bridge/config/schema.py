@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,26 +21,17 @@ from pydantic import (
     model_validator,
 )
 
-from bridge.signalr.actions import Action
-from bridge.signalr.connection_string import parse_connection_string
-from bridge.signalr.errors import ConnectionStringError
-from bridge.signalr.requests import RestRequest, build_request
-
 from .fields import (
     ApiVersion,
-    ConnectionTemplate,
     Expression,
-    GroupTemplate,
     HubName,
     JsonArgument,
     Name,
     ServerList,
-    TargetTemplate,
     Template,
     TopicName,
     TopicPattern,
     Ttl,
-    UserTemplate,
 )
 from .inbound import UpstreamConfig
 
@@ -139,21 +129,9 @@ class KafkaConfig(_Model):
 # ---------------------------------------------------------------------------- signalr
 
 
-def _check_connection_string(secret: SecretStr) -> SecretStr:
-    try:
-        parse_connection_string(secret.get_secret_value())
-    except ConnectionStringError as exc:
-        # ConnectionStringError messages never contain the AccessKey.
-        raise ValueError(f"invalid connection string: {exc}") from None
-    return secret
-
-
-ConnectionStringSecret = Annotated[SecretStr, AfterValidator(_check_connection_string)]
-
-
 class SignalREndpoint(_Model):
     name: Name
-    connection_string: ConnectionStringSecret
+    connection_string: SecretStr  # parsed by routing's checks: see bridge/routing/checks.py
     role: Literal["primary", "secondary"] = "primary"
 
 
@@ -171,7 +149,7 @@ class RetryConfig(_Model):
 
 
 class SignalRConfig(_Model):
-    connection_string: ConnectionStringSecret | None = Field(
+    connection_string: SecretStr | None = Field(
         default=None,
         description="Defaults to the AzureSignalRConnectionString environment variable",
     )
@@ -199,10 +177,6 @@ class SignalRConfig(_Model):
     @property
     def has_connection(self) -> bool:
         return self.connection_string is not None or bool(self.endpoints)
-
-    def request_for(self, action: Action) -> RestRequest:
-        """The REST request for ``action`` with this section's hub, api-version and application."""
-        return build_request(action, hub=self.hub, api_version=self.api_version, application=self.application)
 
 
 # ---------------------------------------------------------------------------- failures and runtime
@@ -274,12 +248,12 @@ def _one_or_many(value: Any) -> Any:
 class SendAction(_Model):
     """Send ``target(arguments...)`` to everyone, a user, a group or a connection."""
 
-    target: TargetTemplate
+    target: Template
     arguments: tuple[JsonArgument, ...] = ()
     all: bool = Field(default=False, description="Broadcast to every connection of the hub")
-    user_id: UserTemplate | None = Field(default=None, alias="userId")
-    group_name: GroupTemplate | None = Field(default=None, alias="groupName")
-    connection_id: ConnectionTemplate | None = Field(default=None, alias="connectionId")
+    user_id: Template | None = Field(default=None, alias="userId")
+    group_name: Template | None = Field(default=None, alias="groupName")
+    connection_id: Template | None = Field(default=None, alias="connectionId")
     excluded: Annotated[
         tuple[Template, ...], BeforeValidator(_one_or_many, json_schema_input_type=list[str] | str)
     ] = Field(default=(), description="Connection ids to skip (with all or groupName)")
@@ -309,9 +283,9 @@ class GroupAction(_Model):
     """Add a user or connection to a group, remove it, or remove it from all groups."""
 
     action: Literal["add", "remove", "removeAll"]
-    user_id: UserTemplate | None = Field(default=None, alias="userId")
-    connection_id: ConnectionTemplate | None = Field(default=None, alias="connectionId")
-    group_name: GroupTemplate | None = Field(default=None, alias="groupName")
+    user_id: Template | None = Field(default=None, alias="userId")
+    connection_id: Template | None = Field(default=None, alias="connectionId")
+    group_name: Template | None = Field(default=None, alias="groupName")
     ttl: Ttl | None = Field(default=None, description="Seconds (users only, action add)")
     hub: HubName | None = None
 
@@ -331,7 +305,7 @@ class GroupAction(_Model):
 class CloseAction(_Model):
     """Close a client connection."""
 
-    connection_id: ConnectionTemplate = Field(alias="connectionId")
+    connection_id: Template = Field(alias="connectionId")
     reason: Template | None = None
     hub: HubName | None = None
 

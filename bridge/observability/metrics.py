@@ -39,7 +39,6 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
-    exposition,
     gc_collector,
     platform_collector,
     process_collector,
@@ -380,10 +379,3 @@ class BridgeMetrics:
 
     def set_upstream_kafka_up(self, up: bool) -> None:
         self._upstream_kafka_up.set(1 if up else 0)
-
-    # -- exposition ------------------------------------------------------
-
-    def render(self, accept_header: str | None = None) -> tuple[bytes, str]:
-        """The exposition body and its content type, negotiated from an Accept header."""
-        encoder, content_type = exposition.choose_encoder(accept_header or "")
-        return encoder(self.registry), content_type

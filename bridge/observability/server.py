@@ -1,7 +1,8 @@
 """The bridge's own HTTP server: ``/metrics``, ``/healthz`` and ``/readyz``.
 
-``/metrics`` serves the registry in the Prometheus text format (or
-OpenMetrics when the scraper asks for it). ``/healthz`` and ``/readyz`` answer
+``/metrics`` is prometheus_client's own aiohttp handler: the Prometheus text format, or
+OpenMetrics when the scraper's Accept header asks for it, gzip-compressed when its
+Accept-Encoding allows. ``/healthz`` and ``/readyz`` answer
 200 or 503 with a small JSON body ``{"status": ..., "reasons": [...]}``; their
 meanings are documented in :mod:`bridge.observability.health`. Handlers never
 wait on I/O, so a probe cannot time out because Kafka or SignalR is slow.
@@ -13,6 +14,7 @@ import logging
 from typing import Final
 
 from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from bridge.observability.health import HealthState, Verdict
 from bridge.observability.metrics import BridgeMetrics
@@ -29,13 +31,6 @@ def _verdict_response(verdict: Verdict) -> web.Response:
 
 
 def build_app(metrics: BridgeMetrics, health: HealthState) -> web.Application:
-    async def metrics_handler(request: web.Request) -> web.Response:
-        body, content_type = metrics.render(request.headers.get("Accept"))
-        # aiohttp wants the charset apart from the media type.
-        media_type, _, params = content_type.partition(";")
-        charset = "utf-8" if "charset" in params else None
-        return web.Response(body=body, content_type=media_type.strip(), charset=charset)
-
     async def healthz(_: web.Request) -> web.Response:
         return _verdict_response(health.liveness())
 
@@ -43,7 +38,7 @@ def build_app(metrics: BridgeMetrics, health: HealthState) -> web.Application:
         return _verdict_response(health.readiness())
 
     app = web.Application()
-    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app

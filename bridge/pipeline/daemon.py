@@ -19,6 +19,7 @@ from bridge.observability.health import HealthState
 from bridge.observability.logging import configure_logging
 from bridge.observability.metrics import BridgeMetrics
 from bridge.observability.server import ObservabilityServer
+from bridge.pipeline.kafka_app import aiokafka_security
 from bridge.pipeline.service import BridgeService
 
 if TYPE_CHECKING:
@@ -109,5 +110,7 @@ def _upstream_receiver(
     from bridge.routing.inbound import compile_inbound_routes  # noqa: PLC0415 - only with upstream
     from bridge.upstream.receiver import UpstreamReceiver  # noqa: PLC0415
 
-    router = compile_inbound_routes(loaded.config, loaded.locator)
-    return UpstreamReceiver(loaded.config, metrics=metrics, health=health, router=router)
+    config = loaded.config
+    router = compile_inbound_routes(loaded)
+    security = aiokafka_security(config.kafka)
+    return UpstreamReceiver(config, metrics=metrics, health=health, router=router, kafka_security=security)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 import tempfile
 from typing import Any
 
 import faust
 
+from bridge.config.environment import DATADIR_VAR
 from bridge.config.schema import KafkaConfig, TlsConfig
 
 
@@ -54,6 +56,15 @@ def aiokafka_security(kafka: KafkaConfig) -> dict[str, Any]:
     return options
 
 
+def data_dir() -> str:
+    """A fresh directory for faust inside ``$FAUST_DATADIR`` (else the system temp dir).
+
+    A directory of its own rather than ``$FAUST_DATADIR`` itself: the service deletes it on
+    stop, and must never empty a mounted volume that something else may share.
+    """
+    return tempfile.mkdtemp(prefix="signalr-bridge-faust-", dir=os.environ.get(DATADIR_VAR) or None)
+
+
 def build_app(kafka: KafkaConfig) -> faust.App:
     settings: dict[str, Any] = {
         "broker": [f"kafka://{server}" for server in kafka.bootstrap_servers],
@@ -69,7 +80,7 @@ def build_app(kafka: KafkaConfig) -> faust.App:
         "topic_disable_leader": True,
         "table_standby_replicas": 0,
         "store": "memory://",
-        "datadir": tempfile.mkdtemp(prefix="signalr-bridge-faust-"),
+        "datadir": data_dir(),
         # The bridge serves its own /metrics, /healthz and /readyz.
         "web_enabled": False,
         # Revocation must not wait for deliveries stuck behind an outage: acks of revoked

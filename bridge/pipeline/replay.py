@@ -21,7 +21,7 @@ from bridge.config import BridgeConfig
 from bridge.pipeline.deadletter import Failure, dead_letter_headers, failure_from, original_record
 from bridge.pipeline.kafka_app import aiokafka_security
 from bridge.pipeline.signalr_client import client_from_config
-from bridge.routing import Record, Router, RoutingError, compile_routes
+from bridge.routing import Record, Router, RoutingError, compile_routes, request_for
 from bridge.signalr.errors import PreflightError
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ async def _dry_run(
     summary = ReplaySummary()
     async for _, _, record in _records(consumer, ends):
         try:
-            requests = [config.signalr.request_for(item.action) for item in router.route(record)]
+            requests = [request_for(config.signalr, item.action) for item in router.route(record)]
         except (RoutingError, PreflightError) as exc:
             summary.failed_again += 1
             report(f"{_where(record)}: would fail again: {exc}")

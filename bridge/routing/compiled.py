@@ -5,18 +5,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bridge.config import format_path
+from bridge.config.fields import MAX_TTL
+from bridge.config.schema import ActionConfig, CloseAction, GroupAction, SendAction
 from bridge.signalr import actions as sa
 from bridge.signalr.errors import PreflightError
 from bridge.signalr.names import check_connection_id, check_group, check_hub, check_target, check_user
 
+from .checks import ConfigChecks, NameRule, Path
 from .errors import RoutingError, RoutingReason
-from .render import FieldContext, compile_json_template, render_fanout, render_json, render_text
-from .template import Template, parse_template
-
-if TYPE_CHECKING:  # the config package imports routing.template; keep the import one-way at runtime
-    from bridge.config.schema import ActionConfig, CloseAction, GroupAction, SendAction
+from .render import FieldContext, render_fanout, render_json, render_text
+from .template import Template
 
 Envelope = Mapping[str, Any]
 
@@ -69,10 +70,6 @@ def _check_fanout(count: int, limit: int, route: str, path: str) -> None:
 
 def _check_excluded(connection_id: str) -> str:
     return check_connection_id(connection_id, what="excluded connection id")
-
-
-def _field(path: str, source: str | None) -> CompiledField | None:
-    return None if source is None else CompiledField(path, parse_template(source))
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,17 +174,27 @@ class CompiledAction:
         if self.ttl is None or isinstance(self.ttl, int):
             return self.ttl
         text = self.ttl.text(envelope, route)
-        if not (text.isascii() and text.isdigit()) or int(text) > 2**31 - 1:
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_TTL:
             raise RoutingError(
                 RoutingReason.INVALID_FIELD,
-                f"ttl must be a whole number of seconds in 0..{2**31 - 1}, got {text[:40]!r}",
+                f"ttl must be a whole number of seconds in 0..{MAX_TTL}, got {text[:40]!r}",
                 route=route,
                 field=self.ttl.path,
             )
         return int(text)
 
 
-def compile_action(config: ActionConfig, path: str) -> CompiledAction:
+# The service's rule for a name given as plain text, checked when the config is loaded.
+_NAME_RULES: Mapping[str, NameRule] = {
+    "target": check_target,
+    "userId": check_user,
+    "groupName": check_group,
+    "connectionId": check_connection_id,
+}
+
+
+def compile_action(config: ActionConfig, path: Path, checks: ConfigChecks) -> CompiledAction:
+    """Compile one action at ``path`` (``("routes", 0, "actions", 1)``); problems go to ``checks``."""
     spec: SendAction | GroupAction | CloseAction
     if config.send is not None:
         kind, spec = "send", config.send
@@ -196,8 +203,8 @@ def compile_action(config: ActionConfig, path: str) -> CompiledAction:
     else:
         assert config.close is not None
         kind, spec = "close", config.close
-    base = f"{path}.{kind}"
-    sources: dict[str, str | None] = {"hub": spec.hub}
+    base = (*path, kind)
+    sources: dict[str, str | None] = {}
     excluded: tuple[CompiledField, ...] = ()
     arguments: Any = ()
     ttl: int | CompiledField | None = None
@@ -209,10 +216,11 @@ def compile_action(config: ActionConfig, path: str) -> CompiledAction:
             "groupName": send.group_name,
             "connectionId": send.connection_id,
         }
-        excluded = tuple(
-            CompiledField(f"{base}.excluded[{i}]", parse_template(t)) for i, t in enumerate(send.excluded)
+        excluded = tuple(_field(checks, (*base, "excluded", i), t) for i, t in enumerate(send.excluded))
+        arguments = tuple(
+            checks.json_template((*base, "arguments", i), argument)
+            for i, argument in enumerate(send.arguments)
         )
-        arguments = compile_json_template(list(send.arguments))
     elif config.group is not None:
         group = config.group
         sources |= {
@@ -221,15 +229,26 @@ def compile_action(config: ActionConfig, path: str) -> CompiledAction:
             "groupName": group.group_name,
         }
         if isinstance(group.ttl, str):
-            ttl = CompiledField(f"{base}.ttl", parse_template(group.ttl))
+            ttl = CompiledField(_within_route((*base, "ttl")), checks.ttl((*base, "ttl"), group.ttl))
         else:
             ttl = group.ttl
     else:
         assert config.close is not None
         sources |= {"connectionId": config.close.connection_id, "reason": config.close.reason}
     fields = {
-        name: compiled
+        name: _field(checks, (*base, name), source, _NAME_RULES.get(name))
         for name, source in sources.items()
-        if (compiled := _field(f"{base}.{name}", source)) is not None
+        if source is not None
     }
-    return CompiledAction(kind, base, spec, fields, excluded, arguments, ttl)
+    if spec.hub is not None:
+        fields["hub"] = CompiledField(_within_route((*base, "hub")), checks.hub((*base, "hub"), spec.hub))
+    return CompiledAction(kind, _within_route(base), spec, fields, excluded, arguments, ttl)
+
+
+def _field(checks: ConfigChecks, path: Path, source: str, name_rule: NameRule | None = None) -> CompiledField:
+    return CompiledField(_within_route(path), checks.template(path, source, name_rule))
+
+
+def _within_route(path: Path) -> str:
+    """How record errors name a field, within its route: ``actions[0].group.ttl``."""
+    return format_path(path[2:])

@@ -9,24 +9,20 @@ record raises :class:`RoutingError` and the event gives nothing (the receiver an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from bridge.config import ConfigError, ConfigIssue
-from bridge.signalr.errors import PreflightError
-from bridge.signalr.names import check_hub
+from bridge.config import BridgeConfig, LoadedConfig
 
+from .checks import ConfigChecks
 from .compiled import CompiledField
 from .errors import RoutingError
-from .render import FieldContext, compile_json_template, evaluate, is_truthy, render_json
-from .template import Expression, TemplateSyntaxError, compile_expression, parse_template
+from .render import FieldContext, evaluate, is_truthy, render_json
+from .template import Expression
 
 if TYPE_CHECKING:
-    from bridge.config.errors import Locator
     from bridge.config.inbound import InboundRouteConfig
-    from bridge.config.schema import BridgeConfig
 
 Envelope = Mapping[str, Any]
 OTHER_LABEL = "other"
@@ -134,72 +130,44 @@ def _named(patterns: Any) -> frozenset[str]:
     return frozenset(name for pattern in patterns if pattern.names is not None for name in pattern.names)
 
 
-def compile_inbound_routes(config: BridgeConfig, locator: Locator | None = None) -> InboundRouter:
-    """Compile ``upstream.routes``; every template, expression and hub name problem is reported
-    at once as a :class:`ConfigError` located in the file (when ``locator`` is given)."""
-    if config.upstream is None:
+def compile_inbound_routes(config: LoadedConfig | BridgeConfig) -> InboundRouter:
+    """Check and compile ``upstream.routes``: every template, expression and hub name problem is
+    reported at once as a :class:`ConfigError`, located in the file (see :mod:`.checks`)."""
+    loaded = config if isinstance(config, LoadedConfig) else LoadedConfig(config, "<config>")
+    upstream = loaded.config.upstream
+    if upstream is None:
         return InboundRouter(())
-    issues: list[ConfigIssue] = []
-    routes = []
-    for index, route in enumerate(config.upstream.routes):
-
-        def report(field: tuple[str | int, ...], message: str, index: int = index) -> None:
-            path = ("upstream", "routes", index, *field)
-            if locator is not None:
-                issues.append(locator.issue(path, message))
-            else:
-                issues.append(ConfigIssue("<config>", message, field=".".join(map(str, path))))
-
-        compiled = _compile(route, config.signalr.hub, report)
-        if compiled is not None:
-            routes.append(compiled)
-    if issues:
-        raise ConfigError(issues)
-    return InboundRouter(tuple(routes))
+    checks = ConfigChecks(loaded)
+    default_hub = loaded.config.signalr.hub
+    routes = tuple(_compile(route, index, default_hub, checks) for index, route in enumerate(upstream.routes))
+    checks.raise_if_any()
+    return InboundRouter(routes)
 
 
 def _compile(
-    route: InboundRouteConfig, default_hub: str, report: Callable[[tuple[str | int, ...], str], None]
-) -> CompiledInboundRoute | None:
-    failed = False
-
-    def attempt(field: tuple[str | int, ...], build: Callable[[], Any]) -> Any:
-        nonlocal failed
-        try:
-            return build()
-        except (TemplateSyntaxError, PreflightError) as exc:
-            report(field, str(exc))
-            failed = True
-            return None
-
-    hubs = route.hub if route.hub is not None else (default_hub,)
+    route: InboundRouteConfig, index: int, default_hub: str, checks: ConfigChecks
+) -> CompiledInboundRoute:
+    path = ("upstream", "routes", index)
     for position, hub in enumerate(route.hub or ()):
-        if hub != "*":
-            attempt(("hub", position), partial(check_hub, hub))
-    expression = attempt(("filter",), lambda: compile_expression(route.filter) if route.filter else None)
-    key = attempt(("key",), partial(_field, "key", route.key))
+        if "{" in hub:
+            checks.problem((*path, "hub", position), "a hub pattern is a name or '*', not a template")
+        elif hub != "*":
+            checks.hub((*path, "hub", position), hub)
     headers = tuple(
-        (name, attempt(("headers", name), partial(_field, f"headers.{name}", source)))
+        (name, CompiledField(f"headers.{name}", checks.template((*path, "headers", name), source)))
         for name, source in route.headers.items()
     )
-    result = attempt(("result",), lambda: compile_json_template(route.result))
-    if failed:
-        return None
     return CompiledInboundRoute(
         name=route.name,
-        hub=NamePattern.parse(hubs, fold_case=True),  # hubs are case-insensitive in the service
+        hub=NamePattern.parse(route.hub or (default_hub,), fold_case=True),  # hubs ignore case
         category=NamePattern.parse(route.category),
         event=NamePattern.parse(route.event),
-        filter=expression,
+        filter=checks.expression((*path, "filter"), route.filter) if route.filter else None,
         topic=route.topic,
-        key=key,
+        key=CompiledField("key", checks.template((*path, "key"), route.key)),
         headers=headers,
-        result=result,
+        result=checks.json_template((*path, "result"), route.result),
     )
-
-
-def _field(path: str, source: str) -> CompiledField:
-    return CompiledField(path, parse_template(source))
 
 
 __all__ = ["InboundRouter", "InboundTarget", "RoutingError", "compile_inbound_routes"]

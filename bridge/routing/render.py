@@ -23,7 +23,7 @@ from typing import Any
 import jmespath.exceptions
 
 from .errors import RoutingError, RoutingReason
-from .template import Expression, Template, parse_template
+from .template import Expression, Template
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,17 +124,6 @@ def render_json(spec: Any, envelope: Mapping[str, Any], ctx: FieldContext) -> An
     if isinstance(spec, Mapping):
         return {key: render_json(value, envelope, ctx) for key, value in spec.items()}
     return spec
-
-
-def compile_json_template(value: Any) -> Any:
-    """Turn every string in a JSON-like literal into a :class:`Template` (for :func:`render_json`)."""
-    if isinstance(value, str):
-        return parse_template(value)
-    if isinstance(value, list | tuple):
-        return tuple(compile_json_template(item) for item in value)
-    if isinstance(value, Mapping):
-        return {key: compile_json_template(item) for key, item in value.items()}
-    return value
 
 
 def _scalar_text(part: Expression, value: Any, ctx: FieldContext) -> str:

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from bridge.config import BridgeConfig, LoadedConfig, RouteConfig
 from bridge.signalr.actions import Action
 
+from .checks import ConfigChecks
 from .compiled import CompiledAction, CompiledField, compile_action
 from .envelope import ValueFormat, build_envelope
 from .errors import RoutingError
 from .record import Record
 from .render import FieldContext, evaluate, is_truthy
-from .template import Expression, compile_expression, parse_template
-
-if TYPE_CHECKING:  # bridge.config imports routing.template; no runtime import back
-    from bridge.config.schema import BridgeConfig, RouteConfig
+from .template import Expression
 
 Ordering = Literal["key", "partition", "none"]
 _TOPIC_CACHE_LIMIT = 10_000  # topic -> routes memo; patterns can match unboundedly many topics
@@ -98,23 +97,38 @@ class Router:
         return routed
 
 
-def compile_route(config: RouteConfig) -> CompiledRoute:
+def compile_route(config: RouteConfig, index: int, checks: ConfigChecks) -> CompiledRoute:
+    path = ("routes", index)
     return CompiledRoute(
         name=config.name,
         topics=frozenset(config.topics),
         topic_pattern=re.compile(config.topic_pattern) if config.topic_pattern is not None else None,
         value_format=config.value_format,
-        filter=compile_expression(config.filter) if config.filter is not None else None,
+        filter=checks.expression((*path, "filter"), config.filter) if config.filter is not None else None,
         ordering=config.ordering,
-        hub=CompiledField("hub", parse_template(config.hub)) if config.hub is not None else None,
+        hub=CompiledField("hub", checks.hub((*path, "hub"), config.hub)) if config.hub is not None else None,
         max_fanout=config.max_fanout,
-        actions=tuple(compile_action(action, f"actions[{i}]") for i, action in enumerate(config.actions)),
+        actions=tuple(
+            compile_action(action, (*path, "actions", i), checks) for i, action in enumerate(config.actions)
+        ),
     )
 
 
-def compile_routes(config: BridgeConfig) -> Router:
-    """Compile every route of a validated config (templates were already checked while loading)."""
-    return Router(tuple(compile_route(route) for route in config.routes))
+def compile_routes(config: LoadedConfig | BridgeConfig) -> Router:
+    """Check a loaded config's templates, names and connection strings, then compile its routes.
+
+    Raises :class:`~bridge.config.ConfigError` listing every problem, located in the file
+    like the loader's own (see :mod:`bridge.routing.checks`). A config built in code has no
+    lines: its problems name the route and the field.
+    """
+    loaded = config if isinstance(config, LoadedConfig) else LoadedConfig(config, "<config>")
+    checks = ConfigChecks(loaded)
+    bridge = loaded.config
+    checks.signalr(bridge.signalr)
+    router = Router(tuple(compile_route(route, i, checks) for i, route in enumerate(bridge.routes)))
+    checks.operations(bridge)
+    checks.raise_if_any()
+    return router
 
 
 __all__ = ["CompiledRoute", "RoutedAction", "Router", "RoutingError", "compile_route", "compile_routes"]

@@ -34,7 +34,6 @@ from aiokafka.errors import (
 )
 
 from bridge.config.schema import KafkaConfig
-from bridge.pipeline.kafka_app import aiokafka_security
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +77,14 @@ class InboundProducer:
         self,
         kafka: KafkaConfig,
         *,
+        security: dict[str, Any] | None = None,
         on_available: Callable[[bool, str], None] | None = None,
         producer_factory: Callable[..., Any] = AIOKafkaProducer,
     ) -> None:
+        """``security``: aiokafka's security keyword arguments (the daemon builds them from the
+        ``kafka`` section, as for its consumer); none means PLAINTEXT."""
         self._kafka = kafka
+        self._security = security or {}
         self._factory = producer_factory
         self._producer: Any = None
         self._connected = False
@@ -161,7 +164,7 @@ class InboundProducer:
             "client_id": f"{kafka.client_id}-upstream",
             "acks": "all",
             "enable_idempotence": True,
-            **aiokafka_security(kafka),
+            **self._security,
         }
         for name in ("request_timeout_ms", "metadata_max_age_ms", "connections_max_idle_ms"):
             value = getattr(kafka, name)

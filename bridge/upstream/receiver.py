@@ -85,6 +85,7 @@ class UpstreamReceiver:
         health: HealthState,
         router: InboundRouter | None = None,
         producer: InboundProducer | None = None,
+        kafka_security: dict[str, Any] | None = None,
     ) -> None:
         if config.upstream is None:
             raise ValueError("the config has no upstream section")
@@ -94,7 +95,9 @@ class UpstreamReceiver:
         self._metrics = metrics
         self._health = health
         health.set_upstream_kafka(False, "connecting to Kafka")
-        self.producer = producer or InboundProducer(config.kafka, on_available=health.set_upstream_kafka)
+        self.producer = producer or InboundProducer(
+            config.kafka, security=kafka_security, on_available=health.set_upstream_kafka
+        )
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._in_flight = 0

@@ -7,12 +7,15 @@ outside git, and run on the machine's Java 17. No Docker.
     python deploy/local/kafka_broker.py fetch              # download the jars into the cache
     python deploy/local/kafka_broker.py run [--port 9092]  # run a broker in the foreground until Ctrl-C
 
-Tests use :class:`KafkaBroker` directly (see ``tests/conftest.py``).
+Tests use :class:`KafkaBroker` directly (see ``tests/conftest.py``), with
+:class:`SecureListeners` for SSL and SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) beside
+PLAINTEXT, so the bridge's security settings are tested against a real broker.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import contextlib
 import ctypes
@@ -20,12 +23,13 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -82,6 +86,54 @@ _JVM_FLAGS = [
 
 class KafkaLauncherError(RuntimeError):
     """The broker could not be fetched, formatted or started."""
+
+
+@dataclass(frozen=True)
+class SecureListeners:
+    """An SSL and a SASL_SSL listener beside PLAINTEXT (which stays for inter-broker traffic).
+
+    ``keystore`` is one PEM file: the broker's PKCS#8 private key (unencrypted), then its
+    certificate chain. SASL_SSL offers PLAIN (``plain_users``, kept in the JAAS config) and
+    SCRAM-SHA-256/512 (``scram_users``, written into the metadata log when the storage is
+    formatted, as KRaft wants). No client certificates are asked for.
+    """
+
+    keystore: Path
+    plain_users: Mapping[str, str] = field(default_factory=dict)
+    scram_users: Mapping[str, str] = field(default_factory=dict)
+
+    def server_properties(self) -> dict[str, str]:
+        plain = " ".join(
+            f"user_{name}={_jaas_quote(password)}" for name, password in self.plain_users.items()
+        )
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        return {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.keystore),
+            "ssl.client.auth": "none",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain};"
+            ),
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram,
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
+        }
+
+    def format_arguments(self) -> list[str]:
+        """``kafka-storage format`` arguments that create the SCRAM users."""
+        for name, password in self.scram_users.items():
+            if not all(c.isalnum() or c in "-_." for c in name + password):
+                raise KafkaLauncherError(f"SCRAM user {name!r}: use letters, digits, '-', '_', '.' only")
+        return [
+            argument
+            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+            for name, password in self.scram_users.items()
+            for argument in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+        ]
+
+
+def _jaas_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def ensure_jars(*, quiet: bool = True) -> Path:
@@ -169,18 +221,38 @@ def reap_stale_runs() -> None:
 class KafkaBroker:
     """One KRaft broker+controller on 127.0.0.1; ``start`` returns once it serves metadata."""
 
-    def __init__(self, *, port: int = 0, partitions: int = 1, heap: str = "768m") -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        partitions: int = 1,
+        heap: str = "768m",
+        secure: SecureListeners | None = None,
+    ) -> None:
         self._requested_port = port
         self._partitions = partitions
         self._heap = heap
+        self._secure = secure
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
         self.port = 0
+        self.ssl_port = 0
+        self.sasl_ssl_port = 0
         self.startup_seconds = 0.0
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def ssl_bootstrap_servers(self) -> str:
+        assert self.ssl_port, "started without SecureListeners"
+        return f"127.0.0.1:{self.ssl_port}"
+
+    @property
+    def sasl_ssl_bootstrap_servers(self) -> str:
+        assert self.sasl_ssl_port, "started without SecureListeners"
+        return f"127.0.0.1:{self.sasl_ssl_port}"
 
     @property
     def log_file(self) -> Path:
@@ -204,6 +276,8 @@ class KafkaBroker:
         self._workdir = Path(tempfile.mkdtemp(prefix="broker-", dir=RUNS_DIR))
         (self._workdir / "owner.pid").write_text(str(os.getpid()))
         self.port = self._requested_port or free_port()
+        if self._secure is not None:
+            self.ssl_port, self.sasl_ssl_port = free_port(), free_port()
         controller_port = free_port()
         properties = self._workdir / "server.properties"
         properties.write_text(self._server_properties(controller_port))
@@ -224,6 +298,7 @@ class KafkaBroker:
                 _cluster_id(),
                 "-c",
                 str(properties),
+                *(self._secure.format_arguments() if self._secure else []),
             ],
             capture_output=True,
             text=True,
@@ -277,11 +352,13 @@ class KafkaBroker:
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": ",".join([*self._listeners(), f"CONTROLLER://127.0.0.1:{controller_port}"]),
+            "advertised.listeners": ",".join(self._listeners()),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": (
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL"
+            ),
             "log.dirs": str(self._workdir / "data"),
             "auto.create.topics.enable": "true",
             "num.partitions": str(self._partitions),
@@ -299,8 +376,15 @@ class KafkaBroker:
             "num.network.threads": "2",
             "num.io.threads": "2",
             "log.flush.interval.ms": "1000",
+            **(self._secure.server_properties() if self._secure else {}),
         }
-        return "".join(f"{key}={value}\n" for key, value in settings.items())
+        return "".join(f"{key}={_properties_escape(value)}\n" for key, value in settings.items())
+
+    def _listeners(self) -> list[str]:
+        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
+        if self._secure is not None:
+            listeners += [f"SSL://127.0.0.1:{self.ssl_port}", f"SASL_SSL://127.0.0.1:{self.sasl_ssl_port}"]
+        return listeners
 
     def _wait_ready(self, deadline: float) -> None:
         # The data-plane listener only opens once the broker is unfenced; then ask for metadata,
@@ -350,33 +434,45 @@ class KafkaBroker:
         self.stop()
 
 
-def _serves_metadata(port: int) -> bool:
-    """Send a Metadata v0 request by hand and check that the broker lists itself.
+def _properties_escape(value: str) -> str:
+    # java.util.Properties reads backslash escapes in values; the rest of a line is the value.
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
 
-    Plain sockets rather than aiokafka: no event loop to swallow a Ctrl-C during start-up.
+
+def _serves_metadata(port: int, timeout: float = 5.0) -> bool:
+    """Ask the broker for cluster metadata with aiokafka's admin client; True once it lists itself.
+
+    One short ``asyncio.run`` per attempt, in the calling thread: no event loop outlives an
+    attempt, and a Ctrl-C during start-up interrupts the attempt at once (asyncio.run turns
+    SIGINT into KeyboardInterrupt) instead of being swallowed by a loop left running.
     """
-    client_id = b"signalr-bridge-launcher"
-    # Request header v1 (api_key=3 Metadata, version 0, correlation id 1, client id) + empty topic list.
-    body = struct.pack(">hhih", 3, 0, 1, len(client_id)) + client_id + struct.pack(">i", 0)
+    from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415 - `fetch` needs no Kafka client
+    from aiokafka.errors import KafkaError  # noqa: PLC0415
+
+    async def probe() -> bool:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=f"127.0.0.1:{port}",
+            client_id="signalr-bridge-launcher",
+            request_timeout_ms=int(timeout * 1000),
+        )
+        try:
+            await admin.start()
+            cluster = await admin.describe_cluster()
+        finally:
+            await admin.close()
+        return bool(cluster.get("brokers"))
+
+    async def bounded() -> bool:
+        async with asyncio.timeout(timeout):
+            return await probe()
+
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2.0) as sock:
-            sock.sendall(struct.pack(">i", len(body)) + body)
-            header = _read_exactly(sock, 4)
-            response = _read_exactly(sock, struct.unpack(">i", header)[0])
-    except OSError:
+        # The listener opens only once the broker is unfenced; until then a plain connect fails
+        # fast, with no client to start and no "Unable connect" log line per attempt.
+        socket.create_connection(("127.0.0.1", port), timeout=timeout).close()
+        return asyncio.run(bounded())
+    except (KafkaError, OSError, TimeoutError):
         return False
-    correlation_id, broker_count = struct.unpack(">ii", response[:8])
-    return bool(correlation_id == 1 and broker_count > 0)
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ConnectionError("broker closed the connection")
-        data += chunk
-    return data
 
 
 def main(argv: list[str] | None = None) -> int:

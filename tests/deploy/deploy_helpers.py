@@ -54,7 +54,9 @@ def run(
 
 
 def helm_template(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return run([tool_path("helm"), "template", "rel", CHART, "--namespace", "prod", *args])
+    # A helm built with `go install` assumes Kubernetes 1.20, below the chart's kubeVersion.
+    version = ("--kube-version", KUBERNETES_VERSIONS[0])
+    return run([tool_path("helm"), "template", "rel", CHART, "--namespace", "prod", *version, *args])
 
 
 def parse_documents(text: str) -> Objects:

@@ -25,6 +25,7 @@ from deploy_helpers import (
 )
 
 from bridge.config.loader import load_config_text
+from bridge.routing import compile_routes
 
 pytestmark = pytest.mark.unit
 
@@ -117,6 +118,9 @@ def test_pod_runs_hardened(values: tuple[str, ...]) -> None:
     # The writable paths a read-only root filesystem still needs.
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert {"/tmp", "/var/lib/signalr-bridge", "/etc/signalr-bridge"} <= mounts
+    # faust's data directory (honoured by the bridge: tests/pipeline/test_data_dir.py) is one of them.
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["FAUST_DATADIR"] in mounts - {"/etc/signalr-bridge"}
 
 
 @pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
@@ -175,6 +179,11 @@ def test_drain_default_matches_the_daemon_default() -> None:
         (("--set", "secret.create=true"), "secret.connectionString is required"),
         (("--set", "replicas=3"), "additional properties 'replicas' not allowed"),
         (("--set", "image.digest=latest"), "/image/digest"),
+        # `config` is checked with the bridge's own config schema (embedded by deploy/helm/generate.py).
+        (("--set", "config.kafka.group_idd=bridge"), "at '/config/kafka': additional properties 'group_idd'"),
+        (("--set", "config.signalr.api_version=2021-01-01"), "at '/config/signalr/api_version'"),
+        (("--set", "config.pipeline.max_in_flight=0"), "at '/config/pipeline/max_in_flight'"),
+        (("--set", "config.routes[0].actions[0].send.user_id=x"), "at '/config/routes/0'"),
     ],
 )
 def test_the_chart_refuses_settings_that_would_break_the_bridge(args: tuple[str, ...], message: str) -> None:
@@ -193,7 +202,7 @@ def test_routing_file_change_rolls_the_pods_and_nothing_else_does() -> None:
     base = checksum()
     assert checksum() == base
     assert checksum("--set", "replicaCount=3") == base
-    assert checksum("--set", "config.routes[0].name=renamed") != base
+    assert checksum("--set", "config.kafka.group_id=renamed") != base
     assert checksum("--set", "metrics.port=9200") != base  # the port is in the config file too
 
 
@@ -214,6 +223,7 @@ def test_the_rendered_routing_file_is_a_valid_bridge_config(values: tuple[str, .
         else:
             environ[var["name"]] = "from-downward-api"
     loaded = load_config_text(text, file="routes.yaml", environ=environ)
+    compile_routes(loaded)  # templates, names and connection strings too, as `check` does
     assert loaded.config.signalr.has_connection
     assert loaded.config.observability.port == 9108
 

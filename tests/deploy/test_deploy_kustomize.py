@@ -18,6 +18,7 @@ from deploy_helpers import (
 )
 
 from bridge.config.loader import load_config_text
+from bridge.routing import compile_routes
 
 pytestmark = pytest.mark.unit
 
@@ -73,6 +74,10 @@ def test_pod_is_hardened_and_probed_like_the_chart(kustomize_render: tuple[str, 
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    # faust's data directory (honoured by the bridge) is a writable mounted volume.
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
+    assert env["FAUST_DATADIR"] in writable
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["resources"]["requests"]
@@ -92,6 +97,7 @@ def test_overlay_routing_file_is_a_valid_bridge_config(kustomize_render: tuple[s
         "Endpoint=https://a.service.signalr.net;AccessKey=QUJD;Version=1.0;"
     )
     loaded = load_config_text(only(objects, "ConfigMap")["data"]["routes.yaml"], environ=environ)
+    compile_routes(loaded)  # templates, names and connection strings too, as `check` does
     (container,) = _pod(objects)["containers"]
     assert loaded.config.observability.port == container["ports"][0]["containerPort"]
     assert [r.name for r in loaded.config.routes] == ["user-notifications", "room-membership"]

@@ -21,15 +21,16 @@ async def emulator() -> AsyncIterator[EmulatorServer]:
 def bridges(
     bootstrap_servers: str, emulator: EmulatorServer, tmp_path: Path
 ) -> Iterator[Callable[[str], BridgeProcess]]:
-    """Start bridges from a config text; every one is killed at the end of the test."""
+    """Start bridges from a config text (and extra environment); every one is stopped at the end."""
     started: list[BridgeProcess] = []
     env = {
         "AzureSignalRConnectionString": emulator.connection_string,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
     }
 
-    def start(config_text: str) -> BridgeProcess:
-        bridge = BridgeProcess(config_text, tmp_path, env, name=f"bridge{len(started)}").start()
+    def start(config_text: str, extra_env: dict[str, str] | None = None) -> BridgeProcess:
+        name = f"bridge{len(started)}"
+        bridge = BridgeProcess(config_text, tmp_path, {**env, **(extra_env or {})}, name=name).start()
         started.append(bridge)
         return bridge
 

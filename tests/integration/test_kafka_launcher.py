@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -56,3 +57,37 @@ def test_broker_dies_with_a_killed_owner_and_its_files_are_reaped() -> None:
         assert Path(started["dir"]).parent == RUNS_DIR
     finally:
         owner.kill()
+
+
+PROBE = """
+import sys
+sys.path.insert(0, {path!r})
+from kafka_broker import _serves_metadata
+_serves_metadata({port}, timeout=120)
+"""
+
+
+def test_ctrl_c_interrupts_a_readiness_probe_at_once() -> None:
+    """A broker that accepts but never answers holds the probe; Ctrl-C must still end it now."""
+    deploy_local = str(Path(__file__).resolve().parents[2] / "deploy" / "local")
+    accepted: list[socket.socket] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        server.settimeout(30)
+        probe = subprocess.Popen(
+            [sys.executable, "-c", PROBE.format(path=deploy_local, port=port)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # The first connection is the plain port check; the second is the admin client's.
+            while len(accepted) < 2:
+                accepted.append(server.accept()[0])
+            probe.send_signal(signal.SIGINT)
+            _, stderr = probe.communicate(timeout=10)  # the probe's own deadline is 120 s
+        finally:
+            probe.kill()
+            for connection in accepted:
+                connection.close()
+    assert probe.returncode != 0
+    assert "KeyboardInterrupt" in stderr

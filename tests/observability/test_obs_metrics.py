@@ -38,6 +38,28 @@ async def test_openmetrics_is_served_when_asked(http: httpx.AsyncClient) -> None
     assert response.text.rstrip().endswith("# EOF")
 
 
+async def test_scrapes_are_gzipped_when_the_scraper_accepts_it(http: httpx.AsyncClient) -> None:
+    # Prometheus sends Accept-Encoding: gzip; a large registry is a fraction of the size compressed.
+    zipped = await http.get("/metrics", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert int(zipped.headers["content-length"]) < len(zipped.content) / 2  # httpx has unzipped it
+    assert m.BUILD_INFO in series_names(zipped.text)
+
+    plain = await http.get("/metrics", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert series_names(plain.text) == series_names(zipped.text)
+
+
+async def test_openmetrics_and_gzip_together(http: httpx.AsyncClient) -> None:
+    response = await http.get(
+        "/metrics",
+        headers={"Accept": "application/openmetrics-text; version=1.0.0", "Accept-Encoding": "gzip"},
+    )
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.headers["content-type"].startswith("application/openmetrics-text")
+    assert response.text.rstrip().endswith("# EOF")
+
+
 async def test_pipeline_events_show_up_in_the_scrape(metrics: BridgeMetrics, http: httpx.AsyncClient) -> None:
     metrics.record_consumed("orders")
     metrics.record_consumed("orders")

@@ -27,7 +27,10 @@ def router_for(routes: str) -> Router:
 
 
 def load(text: str, environ: dict[str, str] | None = None) -> BridgeConfig:
-    return load_config_text(text, file="test.yaml", environ=environ or {}).config
+    """Load and check as `signalr-bridge check` does: structure, then templates and names."""
+    loaded = load_config_text(text, file="test.yaml", environ=environ or {})
+    compile_routes(loaded)
+    return loaded.config
 
 
 def record(

@@ -6,6 +6,7 @@ import pytest
 from rt_helpers import BASE, config_text
 
 from bridge.config import ConfigError, load_config_text
+from bridge.routing import compile_routes
 
 pytestmark = pytest.mark.unit
 
@@ -349,7 +350,7 @@ def test_broken_config_is_rejected_with_exact_message(
     text: str, environ: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_config_text(text, file="bridge.yaml", environ=environ)
+        compile_routes(load_config_text(text, file="bridge.yaml", environ=environ))
     assert str(caught.value) == message
 
 
@@ -360,6 +361,6 @@ def test_table_has_at_least_twenty_cases() -> None:
 @pytest.mark.parametrize(("text", "environ"), [case[1:3] for case in BROKEN], ids=[c[0] for c in BROKEN])
 def test_secret_never_appears_in_any_message(text: str, environ: dict[str, str]) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_config_text(text, file="bridge.yaml", environ=environ)
+        compile_routes(load_config_text(text, file="bridge.yaml", environ=environ))
     assert "SuperSecretKey123" not in str(caught.value)
     assert "SuperSecretKey123" not in repr(caught.value.issues)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from rt_helpers import BASE, FAKE_CONNECTION_STRING, config_text, load
 
-from bridge.config import ConfigError, load_config, load_config_text
+from bridge.config import BridgeConfig, ConfigError, load_config, load_config_text
+from bridge.routing import compile_routes
 
 pytestmark = pytest.mark.unit
 
@@ -141,3 +142,29 @@ def test_log_level_is_case_insensitive() -> None:
     assert load(
         config_text(ROUTE), {"SIGNALR_BRIDGE__OBSERVABILITY__LOG_LEVEL": "debug"}
     ).observability.log_level == ("DEBUG")
+
+
+def test_a_config_built_in_code_is_checked_too_and_names_route_and_field() -> None:
+    good = load(config_text(ROUTE))
+    data = good.model_dump(by_alias=True, exclude_unset=True)
+    data["routes"][0]["actions"][0]["send"] = {"target": "t", "groupName": "room-{value.id"}
+    with pytest.raises(ConfigError) as caught:
+        compile_routes(BridgeConfig.model_validate(data))
+    assert str(caught.value) == (
+        '<config>: route "r": field "actions[0].send.groupName": '
+        "unclosed '{' at column 6 (write '{{' for a literal brace)"
+    )
+
+
+def test_every_semantic_problem_is_listed_at_once_in_file_order() -> None:
+    text = config_text(
+        "- name: r\n  topics: [a]\n  filter: 'value.x =='\n"
+        "  actions:\n    - send: {target: '', groupName: 'room-{'}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        compile_routes(load_config_text(text, file="f.yaml", environ={}))
+    assert [(issue.line, issue.field) for issue in caught.value.issues] == [
+        (8, "filter"),
+        (10, "actions[0].send.target"),
+        (10, "actions[0].send.groupName"),
+    ]

@@ -45,7 +45,7 @@ ROUTES = """\
 
 def router(text: str = inbound(ROUTES)) -> Any:
     loaded = load_config_text(text, file="bridge.yaml", environ={})
-    return compile_inbound_routes(loaded.config, loaded.locator)
+    return compile_inbound_routes(loaded)
 
 
 def test_a_config_may_hold_inbound_routes_only_outbound_only_or_both() -> None:

@@ -33,6 +33,7 @@ helm.sh/chart: {{ include "signalr-bridge.chart" . }}
 app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/component: bridge
+app.kubernetes.io/part-of: {{ .Values.partOf | default (include "signalr-bridge.name" .) }}
 {{- with .Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
