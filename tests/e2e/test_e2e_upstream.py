@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from e2e_support import BridgeProcess, JsClient, free_port, token_for
+from e2e_support import BridgeProcess, JsClient, create_topic, free_port, token_for
 
 from bridge.emulator import EmulatorServer, UpstreamRetry, UpstreamSettings
 
@@ -184,6 +184,7 @@ async def test_round_trip_with_no_app_server(
 ) -> None:
     """Client A in group room1 invokes send -> Kafka -> the outbound route -> client B in room1."""
     topic = unique.topic()
+    await create_topic(bootstrap_servers, topic, 3)  # the consumer sees it at once, not at a metadata refresh
     bridge = bridges(
         two_way_config(bootstrap_servers, upstream_port, topic, outbound=True, group=unique.group())
     )
