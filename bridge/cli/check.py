@@ -9,8 +9,17 @@ import argparse
 import os
 import sys
 
-from bridge.config import ConfigError, LoadedConfig, config_warnings, load_config, startup_problems
+from bridge.config import (
+    ConfigError,
+    ConfigIssue,
+    LoadedConfig,
+    config_warnings,
+    load_config,
+    startup_problems,
+)
 from bridge.routing import compile_routes
+from bridge.routing.inbound import compile_inbound_routes
+from bridge.upstream.keys import key_problems
 
 HELP = "validate a config file (no network)"
 
@@ -43,11 +52,19 @@ def load_for_startup(path: str) -> LoadedConfig | None:
     """The config the daemon would start with, or None after printing why it would not start."""
     try:
         loaded = load_config(path)
-        compile_routes(loaded)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return None
-    problems = startup_problems(loaded)
+    issues: list[ConfigIssue] = []
+    for compile_direction in (compile_routes, compile_inbound_routes):
+        try:
+            compile_direction(loaded)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        print(ConfigError(issues), file=sys.stderr)
+        return None
+    problems = startup_problems(loaded) + key_problems(loaded.config, loaded.file)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return None
@@ -61,9 +78,19 @@ def run(args: argparse.Namespace) -> int:
     if loaded is None:
         return 1
     router = compile_routes(loaded)
-    topics = ", ".join(sorted(router.topics)) or "-"
-    patterns = ", ".join(dict.fromkeys(p.pattern for p in router.topic_patterns))
-    extra = f"; topic patterns: {patterns}" if patterns else ""
-    count = len(router.routes)
-    print(f"{args.config}: OK ({count} route{'s' if count != 1 else ''}; topics: {topics}{extra})")
+    parts = []
+    if router.routes:
+        topics = ", ".join(sorted(router.topics)) or "-"
+        patterns = ", ".join(dict.fromkeys(p.pattern for p in router.topic_patterns))
+        extra = f"; topic patterns: {patterns}" if patterns else ""
+        parts.append(f"{_count(len(router.routes), 'route')}; topics: {topics}{extra}")
+    inbound = compile_inbound_routes(loaded)
+    if inbound.routes:
+        topics = ", ".join(sorted(inbound.topics))
+        parts.append(f"{_count(len(inbound.routes), 'inbound route')} to topics: {topics}")
+    print(f"{args.config}: OK ({'; '.join(parts)})")
     return 0
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .fields import (
     ApiVersion,
@@ -24,6 +33,7 @@ from .fields import (
     TopicPattern,
     Ttl,
 )
+from .inbound import UpstreamConfig
 
 FailureReason = Literal[
     "decode_error",
@@ -387,4 +397,15 @@ class BridgeConfig(_Model):
     pipeline: PipelineConfig = PipelineConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
-    routes: tuple[RouteConfig, ...] = Field(min_length=1)
+    upstream: UpstreamConfig | None = Field(
+        default=None, description="Receive the service's upstream webhooks and produce them to Kafka"
+    )
+    routes: tuple[RouteConfig, ...] = Field(default=(), description="Kafka -> SignalR routes")
+
+    @field_validator("routes")
+    @classmethod
+    def _some_routes(cls, routes: tuple[RouteConfig, ...], info: ValidationInfo) -> tuple[RouteConfig, ...]:
+        # 'upstream' is declared first, so it is validated (or failed) by now.
+        if not routes and info.data.get("upstream") is None and "upstream" in info.data:
+            raise ValueError("needs at least one route (here or in upstream.routes)")
+        return routes

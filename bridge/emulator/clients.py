@@ -1,8 +1,9 @@
 """The client side of the service: negotiate and the WebSocket endpoint (SIGNALR.md §4, §5).
 
 Only the WebSockets transport is offered (negotiate lists WebSockets alone, so official
-clients never try the others), with the JSON and MessagePack hub protocols. Clients are listen-only
-(serverless without upstream): an invocation from a client closes its connection.
+clients never try the others), with the JSON and MessagePack hub protocols. With upstream
+settings, connects, disconnects and client invocations are sent upstream (``upstream.py``);
+without them clients are listen-only and an invocation closes the connection.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from bridge.emulator.auth import AuthError, TokenValidator, bearer_token, user_i
 from bridge.emulator.hub import ClientConnection, ServiceState
 from bridge.emulator.hub_protocols import Frame
 from bridge.emulator.rest import request_target
+from bridge.emulator.upstream import Caller, UpstreamCaller, claims_of
 
 TRANSPORTS = [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}]
 CLIENT_INVOCATION_ERROR = "Invocation from a client is not supported: the hub is serverless without upstream."
+STREAM_ERROR = "Stream invocations from a client are not supported in serverless mode."
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class ClientEndpoint:
         self._timings = timings
         self._pending: dict[str, _Pending] = {}
         self._sessions: set[asyncio.Task[Any]] = set()
+        self.upstream: UpstreamCaller | None = None
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_route("POST", "/client/negotiate", self.negotiate)
@@ -147,8 +151,11 @@ class ClientEndpoint:
         task = asyncio.current_task()
         assert task is not None
         self._sessions.add(task)
+        connection = ClientConnection(
+            connection_id, hub, user_id_of(claims), claims=claims_of(claims), query=request.query_string
+        )
         try:
-            return await self._session(request, ClientConnection(connection_id, hub, user_id_of(claims)))
+            return await self._session(request, connection)
         finally:
             self._sessions.discard(task)
 
@@ -173,7 +180,9 @@ class ClientEndpoint:
         self._state.add_connection(connection)
         writer = asyncio.create_task(self._write(ws, connection))
         try:
-            if not rest or self._handle(connection, rest):
+            if self.upstream is not None:  # before the client's first message is read
+                await self.upstream.connected(_caller(connection))
+            if not rest or await self._handle(connection, rest):
                 await self._read(ws, connection)
         finally:
             connection.abandon_results()
@@ -183,6 +192,8 @@ class ClientEndpoint:
                 await asyncio.wait_for(asyncio.shield(writer), timeout=2.0)
             writer.cancel()
             await ws.close()
+            if self.upstream is not None:
+                await self.upstream.disconnected(_caller(connection), connection.close_error)
         return ws
 
     async def _handshake(self, ws: web.WebSocketResponse, connection: ClientConnection) -> str | None:
@@ -220,10 +231,10 @@ class ClientEndpoint:
                 )
                 return
             if message.type == WSMsgType.TEXT and connection.protocol == hub_protocols.JSON:
-                if not self._handle(connection, str(message.data)):
+                if not await self._handle(connection, str(message.data)):
                     return
             elif message.type == WSMsgType.BINARY and connection.protocol == hub_protocols.MESSAGEPACK:
-                if not self._handle(connection, bytes(message.data)):
+                if not await self._handle(connection, bytes(message.data)):
                     return
             elif message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 self._fail(
@@ -233,8 +244,8 @@ class ClientEndpoint:
             else:
                 return
 
-    def _handle(self, connection: ClientConnection, frame: str | bytes) -> bool:
-        """Act on the client's records; False once the connection is closing."""
+    async def _handle(self, connection: ClientConnection, frame: str | bytes) -> bool:
+        """Act on the client's records, in order; False once the connection is closing."""
         try:
             if isinstance(frame, bytes):
                 messages = hub_protocols.decode_messagepack(frame)
@@ -251,8 +262,13 @@ class ClientEndpoint:
                 return False
             if kind == protocol.MessageType.COMPLETION:
                 connection.complete(message)
+            elif kind == protocol.MessageType.INVOCATION and self.upstream is not None:
+                # Awaited: the connection's next message waits, as the service does it.
+                reply = await self.upstream.invocation(_caller(connection), message)
+                if reply is not None:
+                    connection.deliver(hub_protocols.translate_completion(connection.protocol, reply))
             elif kind in {protocol.MessageType.INVOCATION, protocol.MessageType.STREAM_INVOCATION}:
-                self._fail(connection, CLIENT_INVOCATION_ERROR)
+                self._fail(connection, CLIENT_INVOCATION_ERROR if self.upstream is None else STREAM_ERROR)
                 return False
         return True
 
@@ -289,3 +305,7 @@ async def _send(ws: web.WebSocketResponse, frame: Frame) -> None:
         await ws.send_bytes(frame)
     else:
         await ws.send_str(frame)
+
+
+def _caller(connection: ClientConnection) -> Caller:
+    return Caller(connection.id, connection.hub, connection.user_id, connection.claims, connection.query)

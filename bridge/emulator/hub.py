@@ -37,6 +37,10 @@ class ClientConnection:
     connected_at: float = field(default_factory=time.time)
     # Client results (:invoke): invocationId -> the Completion the client will send.
     pending_results: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    # For upstream calls: the token's claims and the connect request's query; why it closed.
+    claims: tuple[tuple[str, str], ...] = ()
+    query: str = ""
+    close_error: str | None = None
 
     def complete(self, message: dict[str, Any]) -> None:
         future = self.pending_results.pop(str(message.get("invocationId")), None)
@@ -53,6 +57,7 @@ class ClientConnection:
         self.outbox.put_nowait(frame)
 
     def close(self, error: str | None, *, allow_reconnect: bool) -> None:
+        self.close_error = self.close_error or error
         self.outbox.put_nowait(hub_protocols.close(self.protocol, error, allow_reconnect=allow_reconnect))
         self.outbox.put_nowait(None)
 
@@ -71,6 +76,7 @@ class ServiceState:
         self._record = record_messages
         self.messages: deque[dict[str, Any]] = deque(maxlen=MESSAGE_LOG_LIMIT)
         self.requests: Counter[str] = Counter()
+        self.upstream_calls: Counter[str] = Counter()  # by upstream answer status, plus "retried"
         self._invocation_ids = itertools.count(1)
 
     # connections -------------------------------------------------------------------
@@ -231,8 +237,10 @@ class ServiceState:
             "userGroups": user_groups,
             "messages": list(self.messages),
             "requests": dict(sorted(self.requests.items())),
+            "upstream": dict(sorted(self.upstream_calls.items())),
         }
 
     def reset_log(self) -> None:
         self.messages.clear()
         self.requests.clear()
+        self.upstream_calls.clear()

@@ -46,6 +46,22 @@ def close(name: str, error: str | None, *, allow_reconnect: bool) -> Frame:
     return protocol.encode(protocol.close(error, allow_reconnect=allow_reconnect))
 
 
+def translate_completion(name: str, frame: str) -> Frame:
+    """An upstream's framed JSON Completion, written in the client's own protocol."""
+    if name != MESSAGEPACK:
+        return frame
+    try:
+        [message] = protocol.decode(frame)
+    except (ValueError, protocol.ProtocolError):
+        return frame
+    invocation_id = message.get("invocationId")
+    if "error" in message:
+        return _mp(protocol.MessageType.COMPLETION, {}, invocation_id, 1, message["error"])
+    if "result" in message:
+        return _mp(protocol.MessageType.COMPLETION, {}, invocation_id, 3, message["result"])
+    return _mp(protocol.MessageType.COMPLETION, {}, invocation_id, 2)
+
+
 def decode_messagepack(data: bytes) -> list[dict[str, Any]]:
     """A MessagePack client's messages, shaped like their JSON equivalents."""
     try:

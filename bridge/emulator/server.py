@@ -19,6 +19,7 @@ from bridge.emulator.rest import MAX_BODY_BYTES, RestApi
 from bridge.emulator.rest_routes import add_rest_routes
 from bridge.emulator.server_connections import ServerEndpoint, ServerTimings
 from bridge.emulator.server_faults import ServerFaults
+from bridge.emulator.upstream import UpstreamCaller, UpstreamSettings
 
 REST_PREFIX = "/api/"
 
@@ -45,6 +46,7 @@ class EmulatorServer:
         timings: ClientTimings | None = None,
         server_timings: ServerTimings | None = None,
         clock_skew_seconds: float = 0.0,
+        upstream: UpstreamSettings | None = None,
     ) -> None:
         self.host = host
         self.access_key = access_key or generate_access_key()
@@ -63,6 +65,8 @@ class EmulatorServer:
         self.servers = ServerEndpoint(
             self._state, validator, advertised, server_timings or ServerTimings(), self.server_faults
         )
+        if upstream is not None:
+            self._clients.upstream = UpstreamCaller(upstream, self.access_key, self._state.upstream_calls)
 
     # lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -94,6 +98,8 @@ class EmulatorServer:
         await self._clients.shutdown()
         await self.servers.shutdown()
         await runner.cleanup()
+        if self._clients.upstream is not None:
+            await self._clients.upstream.close()
 
     async def kill(self) -> None:
         """Stop as a crashed service would: server connections are cut without a close frame."""

@@ -4,7 +4,9 @@
 
 Starts a real Kafka broker (KRaft, from Maven jars), the SignalR emulator, the bridge with
 ``config/local.yaml``, a producer that writes a chat message to topic ``chat`` every second,
-and the official JavaScript SignalR client, which prints every message it receives.
+and the official JavaScript SignalR client, which prints every message it receives and every
+few seconds sends one itself: ``invoke("send", text)`` -> the emulator's upstream call -> the
+bridge -> topic ``chat-in`` -> the bridge -> every client (a round trip with no app server).
 Ctrl-C stops everything. ``--duration S`` stops by itself after S seconds (used by the tests).
 """
 
@@ -28,7 +30,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from kafka_broker import KafkaBroker
 
-from bridge.emulator import EmulatorServer
+from bridge.emulator import EmulatorServer, UpstreamSettings
 from bridge.signalr.connection_string import parse_connection_string
 from bridge.signalr.tokens import client_access
 
@@ -89,8 +91,24 @@ async def print_client(process: asyncio.subprocess.Process) -> None:
             say("client", f"connected to hub 'chat' as user 'demo' ({event['connectionId']})")
         elif event["event"] == "message":
             say("client", f"received {event['target']}: {', '.join(map(str, event['arguments']))}")
-        else:
+        elif event["event"] != "result":  # an invoke() the bridge confirmed: its message follows
             say("client", json.dumps(event))
+
+
+async def invoke_forever(process: asyncio.subprocess.Process, stop: asyncio.Event) -> None:
+    """The client speaks too: invoke("send", text) goes upstream, into Kafka, and back to everyone."""
+    assert process.stdin is not None
+    n = 0
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 3.0)
+        if stop.is_set():
+            return
+        n += 1
+        text = f"hello from the client #{n}"
+        say("client", f"invoke send: {text}")
+        process.stdin.write(json.dumps({"id": n, "invoke": "send", "arguments": [text]}).encode() + b"\n")
+        await process.stdin.drain()
 
 
 async def main(duration: float | None, random_ports: bool) -> int:
@@ -101,6 +119,7 @@ async def main(duration: float | None, random_ports: bool) -> int:
     kafka_port = port_or_free(9092, random_ports)
     emulator_port = port_or_free(8888, random_ports)
     metrics_port = port_or_free(9108, random_ports)
+    upstream_port = port_or_free(8081, random_ports)
     broker = KafkaBroker(port=kafka_port, partitions=3)
     say("kafka", f"starting Apache Kafka on 127.0.0.1:{kafka_port} ...")
     await asyncio.to_thread(broker.start)
@@ -108,7 +127,9 @@ async def main(duration: float | None, random_ports: bool) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic("chat", num_partitions=3, replication_factor=1)])
+        await admin.create_topics(
+            [NewTopic(t, num_partitions=3, replication_factor=1) for t in ("chat", "chat-in")]
+        )
     finally:
         await admin.close()
 
@@ -119,13 +140,17 @@ async def main(duration: float | None, random_ports: bool) -> int:
     bridge: asyncio.subprocess.Process | None = None
     client: asyncio.subprocess.Process | None = None
     try:
-        async with EmulatorServer(port=emulator_port) as emulator:
+        upstream = UpstreamSettings.everything_to(
+            f"http://127.0.0.1:{upstream_port}/upstream/{{hub}}/{{category}}/{{event}}"
+        )
+        async with EmulatorServer(port=emulator_port, upstream=upstream) as emulator:
             say("emulator", f"SignalR emulator: {emulator.base_url}")
             env = {
                 **os.environ,
                 "AzureSignalRConnectionString": emulator.connection_string,
                 "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                 "SIGNALR_BRIDGE__OBSERVABILITY__PORT": str(metrics_port),
+                "SIGNALR_BRIDGE__UPSTREAM__PORT": str(upstream_port),
             }
             bridge = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bridge", "run", "--config", str(REPO / "config" / "local.yaml"),
@@ -145,6 +170,7 @@ async def main(duration: float | None, random_ports: bool) -> int:
             tasks = [
                 asyncio.create_task(print_client(client)),
                 asyncio.create_task(produce_forever(broker.bootstrap_servers, stop)),
+                asyncio.create_task(invoke_forever(client, stop)),
             ]
             say("stack", "Ctrl-C stops everything")
             with contextlib.suppress(TimeoutError):

@@ -1,4 +1,5 @@
-"""The README's main command works: the local stack shows a client receiving produced messages."""
+"""The README's main command works: the local stack shows a client receiving produced messages,
+and what the client itself sends coming back through Kafka (the round trip)."""
 
 from __future__ import annotations
 
@@ -24,4 +25,9 @@ async def test_the_demo_stack_delivers_produced_messages_to_the_client() -> None
     received = set(re.findall(r"received newMessage: (\w+), (hello #\d+)", text))
     assert len(received) >= 5, text[-3000:]
     assert received <= produced, "the client got something nobody produced"
+    # The round trip: what the client invoked came back to it through Kafka and the bridge.
+    invoked = set(re.findall(r"invoke send: (hello from the client #\d+)", text))
+    returned = set(re.findall(r"received newMessage: demo, (hello from the client #\d+)", text))
+    assert len(returned) >= 2, text[-3000:]
+    assert returned <= invoked
     assert "[   stack] stopped" in text
