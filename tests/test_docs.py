@@ -102,6 +102,17 @@ def test_every_file_the_docs_name_exists(doc: Path) -> None:
         assert (REPO / name).exists() or (doc.parent / name).exists(), f"{doc.relative_to(REPO)}: `{name}`"
 
 
+@pytest.mark.parametrize("doc", DOCS, ids=[str(d.relative_to(REPO)) for d in DOCS])
+def test_every_markdown_file_the_docs_mention_is_in_the_repository(doc: Path) -> None:
+    # A spec kept somewhere else (SIGNALR.md beside the repository, say) is no use to a reader.
+    tracked = {path.name for path in DOCS}
+    text = re.sub(r"https?://\S+", "", doc.read_text(encoding="utf-8"))
+    mentioned = set(re.findall(r"\b[\w-]+\.md\b", text))
+    assert mentioned <= tracked, (
+        f"{doc.relative_to(REPO)}: {sorted(mentioned - tracked)} are not in the repository"
+    )
+
+
 def test_a_broken_example_would_be_caught() -> None:
     with pytest.raises(yaml.YAMLError):
         yaml.safe_load("sasl: {password: ${KAFKA_SASL_PASSWORD}}")

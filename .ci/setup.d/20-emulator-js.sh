@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the official @microsoft/signalr client used by tests/emulator/test_emu_js_client.py
+# Install the official @microsoft/signalr client and its MessagePack protocol used by the tests
 # (npm ci from the committed package-lock.json). Skipped when node_modules already matches
 # the lock file; npm's download cache lives under the shared signalr-bridge cache.
 set -euo pipefail
@@ -18,4 +18,4 @@ fi
 mkdir -p "$CACHE/npm"
 (cd "$PROJECT" && npm ci --no-audit --no-fund --cache "$CACHE/npm")
 echo "$want" > "$STAMP"
-echo "[20-emulator-js] installed $(cd "$PROJECT" && node -p 'require("@microsoft/signalr/package.json").version')"
+echo "[20-emulator-js] installed $(cd "$PROJECT" && node -p '["", "-protocol-msgpack"].map((s) => require(`@microsoft/signalr${s}/package.json`).version).join(", ")')"

@@ -13,11 +13,20 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bridge.config import ConfigError, LoadedConfig, config_warnings, load_config, startup_problems
+from bridge.config import (
+    ConfigError,
+    ConfigIssue,
+    LoadedConfig,
+    config_warnings,
+    load_config,
+    startup_problems,
+)
 from bridge.routing import compile_routes
+from bridge.routing.inbound import compile_inbound_routes
 from bridge.signalr.connection_string import parse_connection_string
 from bridge.signalr.errors import ConnectionStringError
 from bridge.signalr.extras import missing_dependency
+from bridge.upstream.keys import key_problems
 
 
 @dataclass(slots=True)
@@ -30,11 +39,20 @@ class StartupReport:
 def startup_report(path: str, *, offline: bool = False) -> StartupReport:
     try:
         loaded = load_config(path, strict_env=not offline)
-        compile_routes(loaded)
     except ConfigError as exc:
         return StartupReport(None, [str(issue) for issue in exc.issues])
+    issues: list[ConfigIssue] = []
+    for compile_direction in (compile_routes, compile_inbound_routes):  # Kafka -> SignalR, and back
+        try:
+            compile_direction(loaded)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        return StartupReport(None, [str(issue) for issue in ConfigError(issues).issues])
     report = StartupReport(loaded)
-    environment = startup_problems(loaded) + installation_problems(loaded)
+    environment = (
+        startup_problems(loaded) + key_problems(loaded.config, loaded.file) + installation_problems(loaded)
+    )
     if offline:
         prefix = f"{loaded.file}: "
         report.warnings += [prefix + "warning: " + p.removeprefix(prefix) for p in environment]
@@ -48,10 +66,13 @@ def installation_problems(loaded: LoadedConfig) -> list[str]:
     """What this installation lacks for the config: an optional extra, loadable TLS material."""
     problems: list[str] = []
     signalr = loaded.config.signalr
+    # Only outbound routes deliver (an inbound-only bridge builds no SignalR client).
     secrets = [("signalr.connection_string", signalr.connection_string)] + [
         (f"signalr.endpoints[{i}].connection_string", e.connection_string)
         for i, e in enumerate(signalr.endpoints)
     ]
+    if not loaded.config.routes:
+        secrets = []
     for where, secret in secrets:
         if secret is None:
             continue

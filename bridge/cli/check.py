@@ -14,6 +14,7 @@ import sys
 
 from bridge.config import LoadedConfig
 from bridge.routing import compile_routes
+from bridge.routing.inbound import compile_inbound_routes
 
 from ._exit import EXIT_OK, EXIT_PROBLEMS
 from ._startup import startup_report
@@ -64,9 +65,19 @@ def run(args: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_PROBLEMS
     router = compile_routes(loaded)
-    topics = ", ".join(sorted(router.topics)) or "-"
-    patterns = ", ".join(dict.fromkeys(p.pattern for p in router.topic_patterns))
-    extra = f"; topic patterns: {patterns}" if patterns else ""
-    count = len(router.routes)
-    print(f"{args.config}: OK ({count} route{'s' if count != 1 else ''}; topics: {topics}{extra})")
+    parts = []
+    if router.routes:
+        topics = ", ".join(sorted(router.topics)) or "-"
+        patterns = ", ".join(dict.fromkeys(p.pattern for p in router.topic_patterns))
+        extra = f"; topic patterns: {patterns}" if patterns else ""
+        parts.append(f"{_count(len(router.routes), 'route')}; topics: {topics}{extra}")
+    inbound = compile_inbound_routes(loaded)
+    if inbound.routes:
+        topics = ", ".join(sorted(inbound.topics))
+        parts.append(f"{_count(len(inbound.routes), 'inbound route')} to topics: {topics}")
+    print(f"{args.config}: OK ({'; '.join(parts)})")
     return EXIT_OK
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"

@@ -10,7 +10,8 @@ import signal
 import sys
 from typing import Any
 
-from bridge.emulator import EmulatorServer
+from bridge.emulator import EmulatorServer, UpstreamSettings
+from bridge.emulator.upstream import UpstreamSettingsError
 
 from ._exit import EXIT_USAGE, port_number
 
@@ -30,12 +31,32 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--test-hooks", action="store_true", help="enable fault injection and inspection under /_emulator/"
     )
+    upstream = parser.add_mutually_exclusive_group()
+    upstream.add_argument(
+        "--upstream",
+        metavar="URL_TEMPLATE",
+        help="send every client event to this URL ({hub}, {category}, {event} are filled in)",
+    )
+    upstream.add_argument(
+        "--upstream-settings",
+        metavar="FILE",
+        help="upstream templates and retries, in the Microsoft emulator's settings.json format",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        upstream = _upstream(args)
+    except UpstreamSettingsError as exc:
+        print(f"signalr-bridge emulator: {exc}", file=sys.stderr)
+        return 1
     server = EmulatorServer(
-        host=args.host, port=args.port, access_key=args.access_key, test_hooks=args.test_hooks
+        host=args.host,
+        port=args.port,
+        access_key=args.access_key,
+        test_hooks=args.test_hooks,
+        upstream=upstream,
     )
     try:
         asyncio.run(_serve(server))
@@ -56,3 +77,11 @@ async def _serve(server: EmulatorServer) -> None:
         # The key is the user's own local key; it is printed only inside this string.
         print(server.connection_string, flush=True)
         await stop.wait()
+
+
+def _upstream(args: argparse.Namespace) -> UpstreamSettings | None:
+    if args.upstream_settings:
+        return UpstreamSettings.load(args.upstream_settings)
+    if args.upstream:
+        return UpstreamSettings.from_json({"Templates": [{"UrlTemplate": args.upstream}]})
+    return None

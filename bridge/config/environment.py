@@ -8,8 +8,8 @@ needs no escaping. Substitution happens after YAML parsing, so a secret containi
 
 Overrides: ``SIGNALR_BRIDGE__<SECTION>__<KEY>...=value`` sets one scalar, e.g.
 ``SIGNALR_BRIDGE__KAFKA__SECURITY__SASL__PASSWORD``; a number selects a list item
-(``SIGNALR_BRIDGE__SIGNALR__ENDPOINTS__0__CONNECTION_STRING``). Routes cannot be
-overridden: they are the program, not a deployment setting.
+(``SIGNALR_BRIDGE__SIGNALR__ENDPOINTS__0__CONNECTION_STRING``). Routes (``routes`` and
+``upstream.routes``) cannot be overridden: they are the program, not a deployment setting.
 """
 
 from __future__ import annotations
@@ -22,7 +22,15 @@ from typing import Any
 from .yaml_source import Path
 
 OVERRIDE_PREFIX = "SIGNALR_BRIDGE__"
-OVERRIDABLE_SECTIONS = ("kafka", "signalr", "dead_letter", "pipeline", "observability", "shutdown")
+OVERRIDABLE_SECTIONS = (
+    "kafka",
+    "signalr",
+    "dead_letter",
+    "pipeline",
+    "observability",
+    "shutdown",
+    "upstream",
+)
 DEFAULT_CONNECTION_STRING_VAR = "AzureSignalRConnectionString"
 # faust's own variable for its data directory. The bridge keeps no tables, but faust still
 # creates directories there: the image, the chart and the kustomize base point it at a
@@ -114,7 +122,8 @@ def apply_overrides(data: Any, environ: Mapping[str, str], result: EnvironmentRe
         if not variable.upper().startswith(OVERRIDE_PREFIX):
             continue
         segments = [s.lower() for s in variable[len(OVERRIDE_PREFIX) :].split("__")]
-        if not segments or segments[0] not in OVERRIDABLE_SECTIONS or not all(segments):
+        routes = segments[:2] == ["upstream", "routes"]  # routes are the program, not a setting
+        if not segments or segments[0] not in OVERRIDABLE_SECTIONS or not all(segments) or routes:
             result.errors.append(
                 EnvironmentIssue(
                     (),

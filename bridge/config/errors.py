@@ -77,14 +77,20 @@ class Locator:
         return ConfigIssue(self.file, message, line=line, route=route, field=field, variable=source)
 
     def _route_and_field(self, path: Path) -> tuple[str | None, str]:
-        if len(path) >= 2 and path[0] == "routes" and isinstance(path[1], int):
-            routes = self.data.get("routes") if isinstance(self.data, dict) else None
-            index = path[1]
-            name = None
-            if isinstance(routes, list) and index < len(routes) and isinstance(routes[index], dict):
-                candidate = routes[index].get("name")
-                name = candidate if isinstance(candidate, str) else None
-            return (name if name else f"#{index + 1}"), format_path(path[2:])
+        # Outbound routes live at routes[i], inbound ones at upstream.routes[i].
+        for prefix in (("routes",), ("upstream", "routes")):
+            depth = len(prefix)
+            if len(path) > depth and path[:depth] == prefix and isinstance(path[depth], int):
+                routes: Any = self.data
+                for part in prefix:
+                    routes = routes.get(part) if isinstance(routes, dict) else None
+                index = path[depth]
+                assert isinstance(index, int)
+                name = None
+                if isinstance(routes, list) and index < len(routes) and isinstance(routes[index], dict):
+                    candidate = routes[index].get("name")
+                    name = candidate if isinstance(candidate, str) else None
+                return (name if name else f"#{index + 1}"), format_path(path[depth + 1 :])
         return None, format_path(path)
 
 

@@ -103,7 +103,7 @@ def startup_problems(loaded: LoadedConfig, environ: Mapping[str, str] | None = N
     """What would still stop the daemon from starting, though the file itself is valid."""
     env = os.environ if environ is None else environ
     problems: list[str] = []
-    if not loaded.config.signalr.has_connection:
+    if loaded.config.routes and not loaded.config.signalr.has_connection:
         problems.append(
             f"{loaded.file}: signalr: no connection string: set signalr.connection_string, "
             f"signalr.endpoints, or the {DEFAULT_CONNECTION_STRING_VAR} environment variable"
@@ -117,6 +117,7 @@ def startup_problems(loaded: LoadedConfig, environ: Mapping[str, str] | None = N
             value = getattr(tls, name)
             if value is not None and not FsPath(value).is_file():
                 problems.append(f"{loaded.file}: kafka.security.tls.{name}: no such file: {value}")
+    problems.extend(_upstream_problems(loaded))
     datadir = env.get(DATADIR_VAR)
     if datadir and not (FsPath(datadir).is_dir() and os.access(datadir, os.W_OK | os.X_OK)):
         problems.append(f"environment variable {DATADIR_VAR}: {datadir} is not a writable directory")
@@ -134,20 +135,44 @@ def config_warnings(config: BridgeConfig) -> list[str]:
     return warnings
 
 
+def _upstream_problems(loaded: LoadedConfig) -> list[str]:
+    upstream = loaded.config.upstream
+    if upstream is None:
+        return []
+    problems = []
+    # With outbound routes too, a missing connection string is reported already.
+    if not loaded.config.routes and not loaded.config.signalr.has_connection and not upstream.access_keys:
+        problems.append(
+            f"{loaded.file}: upstream: no AccessKey to check the service's signatures: set "
+            f"signalr.connection_string, signalr.endpoints, the {DEFAULT_CONNECTION_STRING_VAR} "
+            "environment variable, or upstream.access_keys"
+        )
+    if upstream.tls is not None:
+        for name in ("cert_file", "key_file"):
+            value = getattr(upstream.tls, name)
+            if value is not None and not FsPath(value).is_file():
+                problems.append(f"{loaded.file}: upstream.tls.{name}: no such file: {value}")
+    return problems
+
+
 def _cross_checks(config: BridgeConfig, locator: Locator) -> list[ConfigIssue]:
-    issues: list[ConfigIssue] = []
-    seen: dict[str, int] = {}
-    for index, route in enumerate(config.routes):
-        if route.name in seen:
-            issues.append(
-                locator.issue(
-                    ("routes", index, "name"),
-                    f"duplicate route name (route #{seen[route.name] + 1} has the same name)",
-                )
-            )
-        else:
-            seen[route.name] = index
+    issues = _duplicate_names([route.name for route in config.routes], ("routes",), locator)
+    if config.upstream is not None:
+        inbound = [route.name for route in config.upstream.routes]
+        issues.extend(_duplicate_names(inbound, ("upstream", "routes"), locator))
     issues.extend(_dead_letter_topic_routed(config, locator))
+    return issues
+
+
+def _duplicate_names(names: list[str], prefix: tuple[str, ...], locator: Locator) -> list[ConfigIssue]:
+    first: dict[str, int] = {}
+    issues = []
+    for index, name in enumerate(names):
+        if name in first:
+            message = f"duplicate route name (route #{first[name] + 1} has the same name)"
+            issues.append(locator.issue((*prefix, index, "name"), message))
+        else:
+            first[name] = index
     return issues
 
 

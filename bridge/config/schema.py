@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .fields import (
     ApiVersion,
@@ -24,6 +33,7 @@ from .fields import (
     TopicPattern,
     Ttl,
 )
+from .inbound import UpstreamConfig
 
 FailureReason = Literal[
     "decode_error",
@@ -119,10 +129,16 @@ class KafkaConfig(_Model):
 # ---------------------------------------------------------------------------- signalr
 
 
+Transport = Literal["rest", "persistent"]
+
+
 class SignalREndpoint(_Model):
     name: Name
     connection_string: SecretStr  # parsed by routing's checks: see bridge/routing/checks.py
     role: Literal["primary", "secondary"] = "primary"
+    transport: Transport | None = Field(
+        default=None, description="Overrides signalr.transport for this endpoint"
+    )
 
 
 class RetryConfig(_Model):
@@ -138,6 +154,28 @@ class RetryConfig(_Model):
         return self
 
 
+class PersistentConfig(_Model):
+    """Server connections of the persistent transport (bridge/signalr/DELIVERY.md explains them)."""
+
+    connections: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Server connections per endpoint and hub; one record key always rides one of them",
+    )
+    messagepack: bool = Field(
+        default=False,
+        description="Also serialize every message for MessagePack clients (JSON clients are always served); "
+        "the service does not translate between protocols on server connections",
+    )
+    ack_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="No ack for this long means the connection is broken; unconfirmed messages are resent",
+    )
+
+
 class SignalRConfig(_Model):
     connection_string: SecretStr | None = Field(
         default=None,
@@ -149,6 +187,12 @@ class SignalRConfig(_Model):
     application: HubName | None = None
     retry: RetryConfig = RetryConfig()
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    transport: Transport = Field(
+        default="rest",
+        description="rest: one HTTP request per action; persistent: WebSocket server connections "
+        "(several times the throughput per replica and per unit; see bridge/signalr/DELIVERY.md)",
+    )
+    persistent: PersistentConfig = PersistentConfig()
 
     @model_validator(mode="after")
     def _endpoints(self) -> Self:
@@ -359,4 +403,15 @@ class BridgeConfig(_Model):
     pipeline: PipelineConfig = PipelineConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
-    routes: tuple[RouteConfig, ...] = Field(min_length=1)
+    upstream: UpstreamConfig | None = Field(
+        default=None, description="Receive the service's upstream webhooks and produce them to Kafka"
+    )
+    routes: tuple[RouteConfig, ...] = Field(default=(), description="Kafka -> SignalR routes")
+
+    @field_validator("routes")
+    @classmethod
+    def _some_routes(cls, routes: tuple[RouteConfig, ...], info: ValidationInfo) -> tuple[RouteConfig, ...]:
+        # 'upstream' is declared first, so it is validated (or failed) by now.
+        if not routes and info.data.get("upstream") is None and "upstream" in info.data:
+            raise ValueError("needs at least one route (here or in upstream.routes)")
+        return routes

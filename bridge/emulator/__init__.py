@@ -4,5 +4,6 @@ Independent of the rest of the bridge: the bridge is judged against it. See READ
 """
 
 from bridge.emulator.server import EmulatorServer, generate_access_key
+from bridge.emulator.upstream import UpstreamRetry, UpstreamSettings, UpstreamTemplate
 
-__all__ = ["EmulatorServer", "generate_access_key"]
+__all__ = ["EmulatorServer", "UpstreamRetry", "UpstreamSettings", "UpstreamTemplate", "generate_access_key"]

@@ -14,7 +14,8 @@ Decisions where the digest says UNCONFIRMED or leaves room:
   ``/`` and percent-encoding are normalised, and a query in ``aud`` is ignored because
   the .NET SDK signs ``...?api-version=...`` and the service accepts it.
 * Client ``aud`` must be ``{scheme}://{host}/client/?hub=<hub>`` with the requested hub
-  (compared case-insensitively, as hubs are); other query parameters are ignored.
+  (compared case-insensitively, as hubs are); other query parameters are ignored. Server
+  connections' ``aud`` is the same with ``/server/`` (SERVICE-PROTOCOL.md §1).
 * ``host`` may be the host the request was addressed to or the host of the emulator's
   own connection string (a sender that uses ``ServerEndpoint`` still signs for
   ``Endpoint``).
@@ -125,7 +126,14 @@ class TokenValidator:
 
     def validate_client(self, token: str | None, target: RequestTarget, hub: str) -> dict[str, Any]:
         claims = self.decode(token)
-        if not any(_client_audience_ok(aud, target, hub) for aud in _audiences(claims)):
+        if not any(_hub_audience_ok(aud, target, "/client", hub) for aud in _audiences(claims)):
+            raise AuthError("The audience is invalid")
+        return claims
+
+    def validate_server(self, token: str | None, target: RequestTarget, hub: str) -> dict[str, Any]:
+        """A server connection's token: ``aud`` = ``{scheme}://{host}/server/?hub=<hub>``."""
+        claims = self.decode(token)
+        if not any(_hub_audience_ok(aud, target, "/server", hub) for aud in _audiences(claims)):
             raise AuthError("The audience is invalid")
         return claims
 
@@ -167,7 +175,7 @@ def _rest_audience_ok(aud: str, target: RequestTarget, path: str) -> bool:
     return ok and unquote(aud_path).rstrip("/") == unquote(path).rstrip("/")
 
 
-def _client_audience_ok(aud: str, target: RequestTarget, hub: str) -> bool:
+def _hub_audience_ok(aud: str, target: RequestTarget, path: str, hub: str) -> bool:
     ok, aud_path, query = _origin_ok(aud, target)
     hubs = parse_qs(query).get("hub", [])
-    return ok and aud_path.rstrip("/") == "/client" and len(hubs) == 1 and hubs[0].lower() == hub.lower()
+    return ok and aud_path.rstrip("/") == path and len(hubs) == 1 and hubs[0].lower() == hub.lower()

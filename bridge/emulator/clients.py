@@ -1,8 +1,9 @@
 """The client side of the service: negotiate and the WebSocket endpoint (SIGNALR.md §4, §5).
 
-Only the WebSockets transport and the JSON protocol are offered; negotiate lists
-WebSockets alone, so official clients never try the others. Clients are listen-only
-(serverless without upstream): an invocation from a client closes its connection.
+Only the WebSockets transport is offered (negotiate lists WebSockets alone, so official
+clients never try the others), with the JSON and MessagePack hub protocols. With upstream
+settings, connects, disconnects and client invocations are sent upstream (``upstream.py``);
+without them clients are listen-only and an invocation closes the connection.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Handler
 
-from bridge.emulator import names, protocol
+from bridge.emulator import hub_protocols, names, protocol
 from bridge.emulator.auth import AuthError, TokenValidator, bearer_token, user_id_of
 from bridge.emulator.hub import ClientConnection, ServiceState
+from bridge.emulator.hub_protocols import Frame
 from bridge.emulator.rest import request_target
+from bridge.emulator.upstream import Caller, UpstreamCaller, claims_of
 
 TRANSPORTS = [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}]
 CLIENT_INVOCATION_ERROR = "Invocation from a client is not supported: the hub is serverless without upstream."
+STREAM_ERROR = "Stream invocations from a client are not supported in serverless mode."
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class ClientEndpoint:
         self._timings = timings
         self._pending: dict[str, _Pending] = {}
         self._sessions: set[asyncio.Task[Any]] = set()
+        self.upstream: UpstreamCaller | None = None
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_route("POST", "/client/negotiate", self.negotiate)
@@ -146,8 +151,11 @@ class ClientEndpoint:
         task = asyncio.current_task()
         assert task is not None
         self._sessions.add(task)
+        connection = ClientConnection(
+            connection_id, hub, user_id_of(claims), claims=claims_of(claims), query=request.query_string
+        )
         try:
-            return await self._session(request, ClientConnection(connection_id, hub, user_id_of(claims)))
+            return await self._session(request, connection)
         finally:
             self._sessions.discard(task)
 
@@ -165,14 +173,16 @@ class ClientEndpoint:
     async def _session(self, request: web.Request, connection: ClientConnection) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        rest = await self._handshake(ws)
+        rest = await self._handshake(ws, connection)
         if rest is None:
             await ws.close()
             return ws
         self._state.add_connection(connection)
         writer = asyncio.create_task(self._write(ws, connection))
         try:
-            if not rest or self._handle(connection, rest):
+            if self.upstream is not None:  # before the client's first message is read
+                await self.upstream.connected(_caller(connection))
+            if not rest or await self._handle(connection, rest):
                 await self._read(ws, connection)
         finally:
             connection.abandon_results()
@@ -182,10 +192,12 @@ class ClientEndpoint:
                 await asyncio.wait_for(asyncio.shield(writer), timeout=2.0)
             writer.cancel()
             await ws.close()
+            if self.upstream is not None:
+                await self.upstream.disconnected(_caller(connection), connection.close_error)
         return ws
 
-    async def _handshake(self, ws: web.WebSocketResponse) -> str | None:
-        """Answer the handshake; the records that followed it, or None when refused."""
+    async def _handshake(self, ws: web.WebSocketResponse, connection: ClientConnection) -> str | None:
+        """Answer the handshake, note the client's protocol; the records that followed, or None."""
         try:
             message = await ws.receive(timeout=self._timings.handshake_timeout)
         except TimeoutError:
@@ -196,10 +208,14 @@ class ClientEndpoint:
             frame = bytes(message.data).decode("utf-8", errors="replace")
         else:
             return None
-        error, rest = protocol.handshake_error(frame)
+        error, connection.protocol, rest = protocol.handshake_error(frame)
         if error is not None:
             await ws.send_str(protocol.encode({"error": error}))
             return None
+        if connection.protocol == hub_protocols.MESSAGEPACK:
+            # Binary from here on, the handshake answer included, as ASP.NET writes it.
+            await ws.send_bytes(protocol.encode({}).encode())
+            return ""  # a MessagePack client sends its first records in binary frames
         await ws.send_str(protocol.encode({}))
         return rest
 
@@ -214,19 +230,27 @@ class ClientEndpoint:
                     allow_reconnect=False,
                 )
                 return
-            if message.type == WSMsgType.TEXT:
-                if not self._handle(connection, str(message.data)):
+            if message.type == WSMsgType.TEXT and connection.protocol == hub_protocols.JSON:
+                if not await self._handle(connection, str(message.data)):
                     return
-            elif message.type == WSMsgType.BINARY:
-                self._fail(connection, "The emulator speaks only the JSON protocol.")
+            elif message.type == WSMsgType.BINARY and connection.protocol == hub_protocols.MESSAGEPACK:
+                if not await self._handle(connection, bytes(message.data)):
+                    return
+            elif message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                self._fail(
+                    connection, f"A {message.type.name.lower()} frame does not fit {connection.protocol}."
+                )
                 return
             else:
                 return
 
-    def _handle(self, connection: ClientConnection, frame: str) -> bool:
-        """Act on the client's records; False once the connection is closing."""
+    async def _handle(self, connection: ClientConnection, frame: str | bytes) -> bool:
+        """Act on the client's records, in order; False once the connection is closing."""
         try:
-            messages = protocol.decode(frame)
+            if isinstance(frame, bytes):
+                messages = hub_protocols.decode_messagepack(frame)
+            else:
+                messages = protocol.decode(frame)
         except protocol.ProtocolError as exc:
             self._fail(connection, str(exc))
             return False
@@ -238,8 +262,13 @@ class ClientEndpoint:
                 return False
             if kind == protocol.MessageType.COMPLETION:
                 connection.complete(message)
+            elif kind == protocol.MessageType.INVOCATION and self.upstream is not None:
+                # Awaited: the connection's next message waits, as the service does it.
+                reply = await self.upstream.invocation(_caller(connection), message)
+                if reply is not None:
+                    connection.deliver(hub_protocols.translate_completion(connection.protocol, reply))
             elif kind in {protocol.MessageType.INVOCATION, protocol.MessageType.STREAM_INVOCATION}:
-                self._fail(connection, CLIENT_INVOCATION_ERROR)
+                self._fail(connection, CLIENT_INVOCATION_ERROR if self.upstream is None else STREAM_ERROR)
                 return False
         return True
 
@@ -249,23 +278,34 @@ class ClientEndpoint:
 
     async def _write(self, ws: web.WebSocketResponse, connection: ClientConnection) -> None:
         """Write queued frames in order; ping when nothing was sent for ``keepalive``."""
-        ping = protocol.encode(protocol.PING)
-        getter: asyncio.Task[str | None] | None = None
+        ping = hub_protocols.ping(connection.protocol)
+        getter: asyncio.Task[Frame | None] | None = None
         try:
             while not ws.closed:
                 if getter is None:
                     getter = asyncio.ensure_future(connection.outbox.get())
                 done, _ = await asyncio.wait({getter}, timeout=self._timings.keepalive)
                 if not done:
-                    await ws.send_str(ping)
+                    await _send(ws, ping)
                     continue
                 frame, getter = getter.result(), None
                 if frame is None:
                     await ws.close()
                     return
-                await ws.send_str(frame)
+                await _send(ws, frame)
         except ConnectionError:
             return
         finally:
             if getter is not None:
                 getter.cancel()
+
+
+async def _send(ws: web.WebSocketResponse, frame: Frame) -> None:
+    if isinstance(frame, bytes):
+        await ws.send_bytes(frame)
+    else:
+        await ws.send_str(frame)
+
+
+def _caller(connection: ClientConnection) -> Caller:
+    return Caller(connection.id, connection.hub, connection.user_id, connection.claims, connection.query)

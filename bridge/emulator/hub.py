@@ -11,11 +11,12 @@ import asyncio
 import itertools
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.emulator import protocol
+from bridge.emulator import hub_protocols
+from bridge.emulator.hub_protocols import Frame
 
 # Omitted ttl: membership lives at most one year, and a user keeps only the 100 most
 # recently updated no-TTL groups (swagger 2022-06-01+).
@@ -30,11 +31,16 @@ class ClientConnection:
     hub: str
     user_id: str | None
     groups: set[str] = field(default_factory=set)
-    # Frames to write, in order; None tells the writer to close the socket.
-    outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    protocol: str = hub_protocols.JSON
+    # Frames to write, in order (text for JSON, binary for MessagePack); None closes the socket.
+    outbox: asyncio.Queue[Frame | None] = field(default_factory=asyncio.Queue)
     connected_at: float = field(default_factory=time.time)
     # Client results (:invoke): invocationId -> the Completion the client will send.
     pending_results: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    # For upstream calls: the token's claims and the connect request's query; why it closed.
+    claims: tuple[tuple[str, str], ...] = ()
+    query: str = ""
+    close_error: str | None = None
 
     def complete(self, message: dict[str, Any]) -> None:
         future = self.pending_results.pop(str(message.get("invocationId")), None)
@@ -47,11 +53,12 @@ class ClientConnection:
                 future.set_exception(ConnectionError("the connection closed before it answered"))
         self.pending_results.clear()
 
-    def deliver(self, frame: str) -> None:
+    def deliver(self, frame: Frame) -> None:
         self.outbox.put_nowait(frame)
 
     def close(self, error: str | None, *, allow_reconnect: bool) -> None:
-        self.outbox.put_nowait(protocol.encode(protocol.close(error, allow_reconnect=allow_reconnect)))
+        self.close_error = self.close_error or error
+        self.outbox.put_nowait(hub_protocols.close(self.protocol, error, allow_reconnect=allow_reconnect))
         self.outbox.put_nowait(None)
 
 
@@ -69,6 +76,7 @@ class ServiceState:
         self._record = record_messages
         self.messages: deque[dict[str, Any]] = deque(maxlen=MESSAGE_LOG_LIMIT)
         self.requests: Counter[str] = Counter()
+        self.upstream_calls: Counter[str] = Counter()  # by upstream answer status, plus "retried"
         self._invocation_ids = itertools.count(1)
 
     # connections -------------------------------------------------------------------
@@ -137,11 +145,37 @@ class ServiceState:
 
     # delivery ----------------------------------------------------------------------
     def send(self, connections: Iterable[ClientConnection], target: str, arguments: list[Any]) -> int:
-        frame = protocol.encode(protocol.invocation(target, arguments))
+        """A REST send: translated into each client's protocol, as the service does."""
+        frames: dict[str, Frame] = {}
         count = 0
         for connection in connections:
+            frame = frames.get(connection.protocol)
+            if frame is None:
+                frame = frames[connection.protocol] = hub_protocols.invocation(
+                    connection.protocol, target, arguments
+                )
             connection.deliver(frame)
             self._log(connection, target, arguments)
+            count += 1
+        return count
+
+    def send_payloads(self, connections: Iterable[ClientConnection], payloads: Mapping[str, bytes]) -> int:
+        """A server-connection send: each client gets the payload of its protocol verbatim, or nothing."""
+        described: dict[str, tuple[str | None, list[Any]]] = {}
+        count = 0
+        for connection in connections:
+            payload = payloads.get(connection.protocol)
+            if payload is None:
+                continue  # the service delivers nothing to a client whose protocol has no entry
+            if connection.protocol == hub_protocols.JSON:
+                connection.deliver(payload.decode("utf-8", errors="replace"))
+            else:
+                connection.deliver(payload)
+            if self._record:
+                if connection.protocol not in described:
+                    described[connection.protocol] = hub_protocols.describe(connection.protocol, payload)
+                target, arguments = described[connection.protocol]
+                self._log(connection, target, arguments)
             count += 1
         return count
 
@@ -152,13 +186,11 @@ class ServiceState:
         invocation_id = str(next(self._invocation_ids))
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         connection.pending_results[invocation_id] = future
-        message = protocol.invocation(target, arguments)
-        message["invocationId"] = invocation_id
-        connection.deliver(protocol.encode(message))
+        connection.deliver(hub_protocols.invocation(connection.protocol, target, arguments, invocation_id))
         self._log(connection, target, arguments)
         return future
 
-    def _log(self, connection: ClientConnection, target: str, arguments: list[Any]) -> None:
+    def _log(self, connection: ClientConnection, target: str | None, arguments: list[Any]) -> None:
         if self._record:
             self.messages.append(
                 {
@@ -205,8 +237,10 @@ class ServiceState:
             "userGroups": user_groups,
             "messages": list(self.messages),
             "requests": dict(sorted(self.requests.items())),
+            "upstream": dict(sorted(self.upstream_calls.items())),
         }
 
     def reset_log(self) -> None:
         self.messages.clear()
         self.requests.clear()
+        self.upstream_calls.clear()

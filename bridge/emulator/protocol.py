@@ -1,4 +1,4 @@
-"""JSON hub protocol framing (SIGNALR.md §5): JSON records ended by 0x1E."""
+"""JSON hub protocol framing (SIGNALR.md §5): JSON records ended by 0x1E; the shared handshake."""
 
 from __future__ import annotations
 
@@ -45,23 +45,26 @@ def decode(frame: str) -> list[dict[str, Any]]:
     return messages
 
 
-def handshake_error(frame: str) -> tuple[str | None, str]:
-    """Check the client's handshake; return (error or None, frames that followed it)."""
+HUB_PROTOCOLS = ("json", "messagepack")
+
+
+def handshake_error(frame: str) -> tuple[str | None, str, str]:
+    """Check the client's handshake; return (error or None, its protocol, frames that followed it)."""
     head, sep, rest = frame.partition(RECORD_SEPARATOR)
     if not sep:
-        return "Handshake message is incomplete.", ""
+        return "Handshake message is incomplete.", "", ""
     try:
         request = json.loads(head)
     except json.JSONDecodeError:
-        return "Handshake request is not valid JSON.", rest
+        return "Handshake request is not valid JSON.", "", rest
     if not isinstance(request, dict):
-        return "Handshake request is not a JSON object.", rest
+        return "Handshake request is not a JSON object.", "", rest
     protocol, version = request.get("protocol"), request.get("version")
-    if protocol != "json":
-        return f"Requested protocol '{protocol}' is not available.", rest
+    if protocol not in HUB_PROTOCOLS:
+        return f"Requested protocol '{protocol}' is not available.", "", rest
     if version != 1:
-        return f"The server does not support version {version} of the '{protocol}' protocol.", rest
-    return None, rest
+        return f"The server does not support version {version} of the '{protocol}' protocol.", "", rest
+    return None, str(protocol), rest
 
 
 def invocation(target: str, arguments: list[Any]) -> dict[str, Any]:

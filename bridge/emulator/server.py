@@ -17,6 +17,9 @@ from bridge.emulator.hooks import TestHooks
 from bridge.emulator.hub import ServiceState
 from bridge.emulator.rest import MAX_BODY_BYTES, RestApi
 from bridge.emulator.rest_routes import add_rest_routes
+from bridge.emulator.server_connections import ServerEndpoint, ServerTimings
+from bridge.emulator.server_faults import ServerFaults
+from bridge.emulator.upstream import UpstreamCaller, UpstreamSettings
 
 REST_PREFIX = "/api/"
 
@@ -41,12 +44,15 @@ class EmulatorServer:
         test_hooks: bool = False,
         *,
         timings: ClientTimings | None = None,
+        server_timings: ServerTimings | None = None,
         clock_skew_seconds: float = 0.0,
+        upstream: UpstreamSettings | None = None,
     ) -> None:
         self.host = host
         self.access_key = access_key or generate_access_key()
         self.test_hooks = test_hooks
         self.faults = FaultInjector()
+        self.server_faults = ServerFaults()
         self._requested_port = port
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -56,6 +62,11 @@ class EmulatorServer:
         timings = timings or ClientTimings()
         self._rest = RestApi(self._state, validator, advertised, invoke_timeout=timings.invoke_timeout)
         self._clients = ClientEndpoint(self._state, validator, advertised, timings)
+        self.servers = ServerEndpoint(
+            self._state, validator, advertised, server_timings or ServerTimings(), self.server_faults
+        )
+        if upstream is not None:
+            self._clients.upstream = UpstreamCaller(upstream, self.access_key, self._state.upstream_calls)
 
     # lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -66,8 +77,9 @@ class EmulatorServer:
         )
         add_rest_routes(app.router, self._rest)
         self._clients.add_routes(app.router)
+        self.servers.add_routes(app.router)
         if self.test_hooks:
-            TestHooks(self._state, self.faults).add_routes(app.router)
+            TestHooks(self._state, self.faults, self.servers, self.server_faults).add_routes(app.router)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._requested_port)
@@ -84,7 +96,15 @@ class EmulatorServer:
         if runner is None:
             return
         await self._clients.shutdown()
+        await self.servers.shutdown()
         await runner.cleanup()
+        if self._clients.upstream is not None:
+            await self._clients.upstream.close()
+
+    async def kill(self) -> None:
+        """Stop as a crashed service would: server connections are cut without a close frame."""
+        self.servers.drop()
+        await self.stop()
 
     async def __aenter__(self) -> EmulatorServer:
         await self.start()
@@ -113,7 +133,7 @@ class EmulatorServer:
     # in-process test hooks ---------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """The same JSON as ``GET /_emulator/state``."""
-        return self._state.snapshot()
+        return {**self._state.snapshot(), "serverConnections": self.servers.snapshot()}
 
     def reset(self) -> None:
         self._state.reset_log()

@@ -10,7 +10,9 @@ Meanings (served by :mod:`bridge.observability.server`):
 * **ready** (``/readyz``): the consumer is running (it joined the group and
   got its assignment, which may be empty when there are more replicas than
   partitions), at least one SignalR endpoint is up, and the bridge is not
-  draining. It turns false the moment draining starts.
+  draining. It turns false the moment draining starts. With an upstream
+  receiver, Kafka must also take its writes; a bridge with inbound routes only
+  (``outbound=False``) has no consumer and no SignalR endpoint to wait for.
 
 The object is only touched from the event loop thread, so it needs no lock.
 """
@@ -37,8 +39,10 @@ class HealthState:
     ``signalr_bridge_endpoint_up`` so the pipeline reports it once.
     """
 
-    def __init__(self, metrics: BridgeMetrics | None = None) -> None:
+    def __init__(self, metrics: BridgeMetrics | None = None, *, outbound: bool = True) -> None:
         self._metrics = metrics
+        self._outbound = outbound
+        self._upstream_problem: str | None = None
         self._consumer_task: asyncio.Task[Any] | None = None
         self._consumer_running = False
         self._consumer_failure: str | None = None
@@ -64,6 +68,12 @@ class HealthState:
         if self._metrics is not None:
             self._metrics.set_endpoint_up(endpoint, up)
 
+    def set_upstream_kafka(self, up: bool, reason: str = "") -> None:
+        """Whether the upstream receiver's producer can write to Kafka now."""
+        self._upstream_problem = None if up else f"upstream: {reason or 'Kafka unavailable'}"
+        if self._metrics is not None:
+            self._metrics.set_upstream_kafka_up(up)
+
     def start_draining(self) -> None:
         self._draining = True
 
@@ -88,10 +98,12 @@ class HealthState:
         live = self.liveness()
         if not live.ok:
             reasons.extend(live.reasons)
-        elif not self._consumer_running:
+        elif self._outbound and not self._consumer_running:
             reasons.append("consumer not running")
-        if not any(self._endpoints.values()):
+        if self._outbound and not any(self._endpoints.values()):
             reasons.append("no SignalR endpoint up")
+        if self._upstream_problem is not None:
+            reasons.append(self._upstream_problem)
         return Verdict(not reasons, tuple(reasons))
 
     @staticmethod

@@ -127,6 +127,17 @@ CONSUMER_LAG: Final = f"{PREFIX}_consumer_lag_records"
 ENDPOINT_UP: Final = f"{PREFIX}_endpoint_up"
 OFFSET_COMMITS: Final = f"{PREFIX}_offset_commits_total"
 BUILD_INFO: Final = f"{PREFIX}_build_info"
+# Persistent transport (server connections).
+SERVER_CONNECTIONS_UP: Final = f"{PREFIX}_server_connections_up"
+SERVER_RECONNECTS: Final = f"{PREFIX}_server_reconnects_total"
+MESSAGES_PER_FRAME: Final = f"{PREFIX}_server_messages_per_frame"
+BARRIER_ROUND_TRIP: Final = f"{PREFIX}_barrier_round_trip_seconds"
+UNCONFIRMED_MESSAGES: Final = f"{PREFIX}_unconfirmed_messages"
+UPSTREAM_REQUESTS: Final = f"{PREFIX}_upstream_requests_total"
+UPSTREAM_IN_FLIGHT: Final = f"{PREFIX}_upstream_requests_in_flight"
+UPSTREAM_SIGNATURE_FAILURES: Final = f"{PREFIX}_upstream_signature_failures_total"
+UPSTREAM_PRODUCE_DURATION: Final = f"{PREFIX}_upstream_produce_duration_seconds"
+UPSTREAM_KAFKA_UP: Final = f"{PREFIX}_upstream_kafka_up"
 
 # Every series name a query may use, histogram sub-series included.
 METRIC_NAMES: Final = frozenset(
@@ -142,9 +153,41 @@ METRIC_NAMES: Final = frozenset(
         ENDPOINT_UP,
         OFFSET_COMMITS,
         BUILD_INFO,
-        *(f"{h}_{s}" for h in (DELIVERY_DURATION, END_TO_END_LATENCY) for s in ("bucket", "sum", "count")),
+        SERVER_CONNECTIONS_UP,
+        SERVER_RECONNECTS,
+        UNCONFIRMED_MESSAGES,
+        UPSTREAM_REQUESTS,
+        UPSTREAM_IN_FLIGHT,
+        UPSTREAM_SIGNATURE_FAILURES,
+        UPSTREAM_KAFKA_UP,
+        *(
+            f"{h}_{s}"
+            for h in (
+                DELIVERY_DURATION,
+                END_TO_END_LATENCY,
+                MESSAGES_PER_FRAME,
+                BARRIER_ROUND_TRIP,
+                UPSTREAM_PRODUCE_DURATION,
+            )
+            for s in ("bucket", "sum", "count")
+        ),
     }
 )
+
+
+class UpstreamOutcome(StrEnum):
+    """How the upstream receiver answered one request (``upstream_requests_total{outcome}``)."""
+
+    PRODUCED = "produced"  # 200/204: every matching route's record is in Kafka
+    SKIPPED = "skipped"  # 204: routes matched, their filters said no
+    UNROUTED = "unrouted"  # 404: no route for this hub/category/event
+    UNAUTHORIZED = "unauthorized"  # 401: missing or wrong signature
+    BAD_REQUEST = "bad_request"  # 400: malformed request, or a route could not build its record
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"  # 415
+    TOO_LARGE = "too_large"  # 413: body over upstream.max_body_bytes, or Kafka refused the record's size
+    UNAVAILABLE = "unavailable"  # 503: Kafka did not confirm in time or is unreachable
+    OVERLOADED = "overloaded"  # 503: upstream.max_in_flight reached, or draining
+
 
 # REST calls: milliseconds to the 10 s client timeout and a little beyond.
 DELIVERY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -166,6 +209,11 @@ END_TO_END_BUCKETS: Final = (
     3600.0,
 )
 
+
+# Service messages per WebSocket message: 1 when idle, hundreds under load.
+FRAME_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# A barrier's ack: a network round trip plus the service's read; the ack timeout is 10 s.
+BARRIER_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 _SERIES_SUFFIXES: Final = {
     "counter": ("_total",),
@@ -273,8 +321,61 @@ class BridgeMetrics:
             ENDPOINT_UP, "1 while the SignalR endpoint accepts requests, else 0.", ["endpoint"], registry=reg
         )
         self._commits = Counter(_strip_total(OFFSET_COMMITS), "Kafka offset commits.", registry=reg)
+        self._server_up = Gauge(
+            SERVER_CONNECTIONS_UP,
+            "Persistent server connections open to the endpoint.",
+            ["endpoint"],
+            registry=reg,
+        )
+        self._reconnects = Counter(
+            _strip_total(SERVER_RECONNECTS),
+            "Persistent server connections opened again after a failure or drop.",
+            ["endpoint"],
+            registry=reg,
+        )
+        self._per_frame = Histogram(
+            MESSAGES_PER_FRAME,
+            "Service messages (sends, group actions, barriers) per WebSocket message written.",
+            buckets=FRAME_BUCKETS,
+            registry=reg,
+        )
+        self._barrier_rtt = Histogram(
+            BARRIER_ROUND_TRIP,
+            "Writing an acked message (a barrier or group action) to receiving its ack.",
+            buckets=BARRIER_BUCKETS,
+            registry=reg,
+        )
+        self._unconfirmed = Gauge(
+            UNCONFIRMED_MESSAGES,
+            "Sends written to the endpoint and not yet confirmed by an ack.",
+            ["endpoint"],
+            registry=reg,
+        )
         Info(BUILD_INFO.removesuffix("_info"), "Build information.", registry=reg).info(
             {"version": __version__}
+        )
+        self._upstream_requests = Counter(
+            _strip_total(UPSTREAM_REQUESTS),
+            "Upstream requests from the SignalR service by hub, category, event and outcome "
+            "(hub and event are 'other' unless a route names them).",
+            ["hub", "category", "event", "outcome"],
+            registry=reg,
+        )
+        self._upstream_in_flight = Gauge(UPSTREAM_IN_FLIGHT, "Upstream requests being handled.", registry=reg)
+        self._signature_failures = Counter(
+            _strip_total(UPSTREAM_SIGNATURE_FAILURES),
+            "Upstream requests refused for a missing or wrong X-ASRS-Signature.",
+            ["reason"],
+            registry=reg,
+        )
+        self._produce_duration = Histogram(
+            UPSTREAM_PRODUCE_DURATION,
+            "Time from handing an upstream event's records to the producer to Kafka confirming them.",
+            buckets=DELIVERY_BUCKETS,
+            registry=reg,
+        )
+        self._upstream_kafka_up = Gauge(
+            UPSTREAM_KAFKA_UP, "1 while Kafka takes the upstream receiver's writes, else 0.", registry=reg
         )
         self._consumed_by_topic: dict[str, Any] = {}
         self._deliveries_by_label: dict[tuple[str, Outcome, str], Any] = {}
@@ -376,3 +477,39 @@ class BridgeMetrics:
 
     def set_endpoint_up(self, endpoint: str, up: bool) -> None:
         self._endpoint_up.labels(endpoint=endpoint).set(1 if up else 0)
+
+    # -- persistent transport ----------------------------------------------
+
+    def server_connections(self, endpoint: str, up: int, reconnected: bool) -> None:
+        self._server_up.labels(endpoint=endpoint).set(up)
+        if reconnected:
+            self._reconnects.labels(endpoint=endpoint).inc()
+
+    def frame_written(self, messages: int) -> None:
+        self._per_frame.observe(messages)
+
+    def barrier_confirmed(self, seconds: float) -> None:
+        self._barrier_rtt.observe(max(seconds, 0.0))
+
+    def set_unconfirmed(self, endpoint: str, count: int) -> None:
+        self._unconfirmed.labels(endpoint=endpoint).set(count)
+
+    # -- upstream (SignalR -> Kafka) ---------------------------------------
+
+    def upstream_request(self, hub: str, category: str, event: str, outcome: UpstreamOutcome) -> None:
+        """Count one answered request; label values must come from a bounded set (see InboundRouter)."""
+        self._upstream_requests.labels(hub=hub, category=category, event=event, outcome=outcome.value).inc()
+
+    @contextmanager
+    def upstream_in_flight(self) -> Iterator[None]:
+        with self._upstream_in_flight.track_inprogress():
+            yield
+
+    def upstream_signature_failed(self, reason: str) -> None:
+        self._signature_failures.labels(reason=reason).inc()
+
+    def observe_produce(self, duration_seconds: float) -> None:
+        self._produce_duration.observe(max(duration_seconds, 0.0))
+
+    def set_upstream_kafka_up(self, up: bool) -> None:
+        self._upstream_kafka_up.set(1 if up else 0)

@@ -37,7 +37,7 @@ Partition = tuple[str, int]
 
 
 class Deliverer(Protocol):
-    async def deliver(self, action: Action) -> DeliveryResult: ...
+    async def deliver(self, action: Action, *, key: Hashable | None = None) -> DeliveryResult: ...
 
     async def check_health(self) -> dict[str, bool]: ...
 
@@ -114,12 +114,12 @@ class RecordProcessor:
             failure = Failure(reason=exc.reason.value, detail=str(exc), route=exc.route)
             orderings = {route.ordering for route in self._router.routes_for(record.topic)}
             lane = _lane(record, orderings)
-            self._lanes.submit(lane, lambda: self._run(record, ticket, per_partition, failure=failure))
+            self._lanes.submit(lane, lambda: self._run(record, ticket, per_partition, lane, failure=failure))
             return
         if not routed:
             self._metrics.record_skipped(record.topic)
         lane = _lane(record, {item.ordering for item in routed})
-        self._lanes.submit(lane, lambda: self._run(record, ticket, per_partition, routed=routed))
+        self._lanes.submit(lane, lambda: self._run(record, ticket, per_partition, lane, routed=routed))
 
     def forget_partitions(self, partitions: list[Partition]) -> None:
         """A rebalance took these away: their unfinished records belong to the new owner now."""
@@ -150,6 +150,7 @@ class RecordProcessor:
         record: Record,
         ticket: Ticket[Callable[[], object]],
         per_partition: asyncio.Semaphore,
+        lane: Hashable | None,
         *,
         routed: list[RoutedAction] | None = None,
         failure: Failure | None = None,
@@ -158,7 +159,7 @@ class RecordProcessor:
         try:
             with self._metrics.in_flight():
                 if failure is None and routed:
-                    failure = await self._deliver_all(record, routed)
+                    failure = await self._deliver_all(record, routed, lane)
                 if failure is not None:
                     await self._fail(record, failure)
             finished = True
@@ -175,12 +176,15 @@ class RecordProcessor:
             if finished:
                 self._acks.finish(ticket)
 
-    async def _deliver_all(self, record: Record, routed: list[RoutedAction]) -> Failure | None:
+    async def _deliver_all(
+        self, record: Record, routed: list[RoutedAction], lane: Hashable | None
+    ) -> Failure | None:
         # Actions of one record run in order: an "add to group" before a "send to group" must land first.
         for item in routed:
             started = time.monotonic()
             while True:
-                result = await self._client.deliver(item.action)
+                # The lane is the ordering domain: a persistent transport keeps it on one connection.
+                result = await self._client.deliver(item.action, key=lane)
                 if result.outcome is Outcome.FAILED_TRANSIENT and await self._wait_out_outage():
                     continue  # the service was down, not this action's fault: try again now it is back
                 break

@@ -62,8 +62,25 @@ class _MetricsObserver(DeliveryObserver):
         self._metrics.delivery_retried(verdict.reason)
 
     def on_endpoint_health(self, endpoint: str, online: bool, reason: str) -> None:
+        # Once per change, with the reason: a refused handshake or a dead endpoint says why here.
+        if online:
+            log.info("SignalR endpoint %s is up: %s", endpoint, reason, extra={"endpoint": endpoint})
+        else:
+            log.warning("SignalR endpoint %s is down: %s", endpoint, reason, extra={"endpoint": endpoint})
         self._metrics.set_endpoint_up(endpoint, online)
         self._health.set_endpoint_up(endpoint, online)
+
+    def on_server_connections(self, endpoint: str, up: int, reconnected: bool) -> None:
+        self._metrics.server_connections(endpoint, up, reconnected)
+
+    def on_frame(self, endpoint: str, messages: int) -> None:
+        self._metrics.frame_written(messages)
+
+    def on_barrier(self, endpoint: str, seconds: float, confirmed: int) -> None:
+        self._metrics.barrier_confirmed(seconds)
+
+    def on_unconfirmed(self, endpoint: str, count: int) -> None:
+        self._metrics.set_unconfirmed(endpoint, count)
 
     def on_result(self, result: DeliveryResult) -> None:
         if result.partial:

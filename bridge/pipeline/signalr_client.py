@@ -9,6 +9,7 @@ from bridge.signalr.client import SignalRClient
 from bridge.signalr.connection_string import DEFAULT_ENV_VAR
 from bridge.signalr.endpoints import Endpoint
 from bridge.signalr.observer import DeliveryObserver
+from bridge.signalr.persistent.settings import PersistentSettings
 from bridge.signalr.retry import RetryPolicy
 
 
@@ -19,7 +20,12 @@ class MissingConnectionStringError(ValueError):
 def endpoints_from_config(signalr: SignalRConfig) -> list[Endpoint]:
     if signalr.endpoints:
         return [
-            Endpoint.parse(e.connection_string.get_secret_value(), role=e.role, name=e.name)
+            Endpoint.parse(
+                e.connection_string.get_secret_value(),
+                role=e.role,
+                name=e.name,
+                transport=e.transport or signalr.transport,
+            )
             for e in signalr.endpoints
         ]
     if signalr.connection_string is None:
@@ -28,7 +34,7 @@ def endpoints_from_config(signalr: SignalRConfig) -> list[Endpoint]:
             f"no SignalR connection string: set signalr.connection_string or signalr.endpoints "
             f"in the config, or the {DEFAULT_ENV_VAR} environment variable"
         )
-    return [Endpoint.parse(signalr.connection_string.get_secret_value())]
+    return [Endpoint.parse(signalr.connection_string.get_secret_value(), transport=signalr.transport)]
 
 
 def client_from_config(signalr: SignalRConfig, *, observer: DeliveryObserver | None = None) -> SignalRClient:
@@ -47,4 +53,10 @@ def client_from_config(signalr: SignalRConfig, *, observer: DeliveryObserver | N
         ),
         timeout=httpx.Timeout(seconds, connect=min(seconds, 5.0)),
         observer=observer,
+        persistent=PersistentSettings(
+            connections=signalr.persistent.connections,
+            messagepack=signalr.persistent.messagepack,
+            ack_timeout=signalr.persistent.ack_timeout_seconds,
+            queue_timeout=seconds,
+        ),
     )

@@ -1,4 +1,4 @@
-"""Async client for the SignalR data-plane REST API, over one or several endpoints.
+"""Async client for Azure SignalR Service over one or several endpoints, by REST or persistent connections.
 
 ``await client.deliver(action)`` never raises for a delivery problem: it returns
 a :class:`DeliveryResult` (delivered | benign | failed-permanent | failed-transient)
@@ -6,14 +6,20 @@ with the reason, HTTP status and ``x-ms-error-code`` of the deciding endpoint an
 one :class:`EndpointResult` per endpoint. Retries happen inside, bounded by the
 policy's attempts and total time and by the caller's ``deadline``/``timeout``;
 cancelling the awaiting task cancels them.
+
+How an action travels to an endpoint is its :class:`~bridge.signalr.transport.Transport`
+(``Endpoint.transport``): ``rest`` or ``persistent``. Everything else (endpoint choice,
+retries, throttling, outcomes) is decided here, the same for both. Operations that are not
+actions (existence checks, bulk close, tokens, client results) always use REST.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, Literal, TypedDict
@@ -26,24 +32,25 @@ from .actions import Action
 from .connection_string import ConnectionString, parse_connection_string
 from .delivery import DeliveryResult, EndpointResult
 from .endpoints import UNHEALTHY_REASONS, Endpoint, EndpointHealth, EndpointRole, choose_targets
-from .errors import AuthError, ClientClosedError, DeliveryError, PreflightError
+from .errors import ClientClosedError, DeliveryError, PreflightError
 from .observer import DeliveryObserver
-from .outcome import Outcome, Verdict, classify_exception, classify_response
+from .outcome import Outcome, Verdict
+from .persistent.settings import PersistentSettings
+from .persistent.transport import PersistentTransport
 from .requests import (
     DEFAULT_API_VERSION,
     RestRequest,
-    build_request,
     close_connections_request,
     connection_exists_request,
     generate_token_request,
     group_exists_request,
-    health_request,
     invoke_request,
     list_group_connections_request,
     next_page_request,
     user_exists_request,
     user_in_group_request,
 )
+from .rest import RestTransport
 from .retry import RetryPolicy
 from .throttle import AdaptiveLimiter
 from .tokens import (
@@ -53,6 +60,7 @@ from .tokens import (
     client_hub_name,
     rest_token_provider,
 )
+from .transport import Transport
 
 TransportName = Literal["httpx", "aiohttp"]
 TransportFactory = Callable[[httpx.Limits], httpx.AsyncBaseTransport]
@@ -82,25 +90,28 @@ class _Names(TypedDict):
 
 
 class _EndpointState:
-    """Everything the client keeps per endpoint: HTTP pool, tokens, throttle, health."""
+    """Everything the client keeps per endpoint: transports, throttle, health."""
 
     def __init__(
         self,
         endpoint: Endpoint,
         *,
-        http: httpx.AsyncClient,
-        tokens: RestTokenProvider,
+        rest: RestTransport,
         limiter: AdaptiveLimiter,
         health: EndpointHealth,
     ) -> None:
         self.endpoint = endpoint
         self.name = endpoint.name
         self.base = endpoint.connection.rest_base
-        self.audience_base = endpoint.connection.audience_base
-        self.http = http
-        self.tokens = tokens
+        self.rest = rest
+        self.transport: Transport = rest
+        """What actions travel by: ``rest`` or a persistent transport (``Endpoint.transport``)."""
         self.limiter = limiter
         self.health = health
+
+
+_Job = Callable[[_EndpointState], tuple[Transport, Any]]
+"""For one endpoint: the transport to use and the action (or request) in its form."""
 
 
 class SignalRClient:
@@ -121,8 +132,12 @@ class SignalRClient:
         retry_ambiguous_sends: bool = True,
         token_providers: Mapping[str, RestTokenProvider] | None = None,
         credential: AsyncTokenCredential | None = None,
+        persistent: PersistentSettings | None = None,
     ) -> None:
         """``endpoints``: one connection string / Endpoint, or several marked primary/secondary.
+
+        ``persistent`` tunes the server connections of endpoints whose ``transport`` is
+        ``persistent``.
 
         ``retry_ambiguous_sends``: retry a send answered 500 or cut off mid-request
         (at-least-once; the client may see it twice) - see :mod:`bridge.signalr.outcome`.
@@ -146,6 +161,7 @@ class SignalRClient:
         self._retry_ambiguous = retry_ambiguous_sends
         self._token_providers = dict(token_providers or {})
         self._credential = credential
+        self._persistent = persistent or PersistentSettings()
         self._states: list[_EndpointState] = []
         self._probe_task: asyncio.Task[None] | None = None
         self._started = False
@@ -179,15 +195,35 @@ class SignalRClient:
                 tokens = self._token_providers.get(endpoint.name) or rest_token_provider(
                     endpoint.connection, credential=self._credential
                 )
-                self._states.append(
-                    _EndpointState(
-                        endpoint,
-                        http=http,
-                        tokens=tokens,
-                        limiter=AdaptiveLimiter(max_concurrency=self._max_concurrency),
-                        health=EndpointHealth(failures_to_offline=self._failures_to_offline),
-                    )
+                rest = RestTransport(
+                    endpoint,
+                    http=http,
+                    tokens=tokens,
+                    timeout=self._timeout,
+                    hub=self.hub,
+                    api_version=self.api_version,
+                    application=self.application,
+                    retry_ambiguous_sends=self._retry_ambiguous,
                 )
+                state = _EndpointState(
+                    endpoint,
+                    rest=rest,
+                    limiter=AdaptiveLimiter(max_concurrency=self._max_concurrency),
+                    health=EndpointHealth(failures_to_offline=self._failures_to_offline),
+                )
+                if endpoint.transport == "persistent":
+                    state.transport = PersistentTransport(
+                        endpoint,
+                        hub=self.hub,
+                        application=self.application,
+                        settings=self._persistent,
+                        tokens=tokens,
+                        observer=self._observer,
+                        on_health=functools.partial(self._set_health, state),
+                    )
+                self._states.append(state)
+            # Persistent endpoints dial now, so readiness tells whether their handshake works.
+            await asyncio.gather(*(s.transport.start() for s in self._states if s.transport is not s.rest))
             if self._health_interval is not None:
                 self._probe_task = asyncio.create_task(self._probe_loop(self._health_interval))
             self._started = True
@@ -201,8 +237,9 @@ class SignalRClient:
             self._probe_task.cancel()
             await asyncio.gather(self._probe_task, return_exceptions=True)
         for state in self._states:
-            await state.http.aclose()
-            await state.tokens.aclose()
+            if state.transport is not state.rest:
+                await state.transport.aclose()  # confirms what was written, then closes with 1000
+            await state.rest.aclose()
 
     async def __aenter__(self) -> SignalRClient:
         await self.start()
@@ -216,22 +253,36 @@ class SignalRClient:
     # --- delivery ------------------------------------------------------------------------------
 
     async def deliver(
-        self, action: Action, *, deadline: float | None = None, within: float | None = None
+        self,
+        action: Action,
+        *,
+        deadline: float | None = None,
+        within: float | None = None,
+        key: Hashable | None = None,
     ) -> DeliveryResult:
         """Deliver ``action`` to every target endpoint.
 
         ``deadline`` (a ``time.monotonic()`` value) and ``within`` (seconds from now) cap the
         time spent including retries; the policy's ``max_elapsed`` caps it per endpoint anyway.
+        ``key`` is the ordering domain (e.g. the record's key): a persistent transport keeps
+        every action of one key on one connection, so they reach the service in order.
         """
+        await self._ensure_started()
+        prepared: dict[str, Any] = {}
+
+        def job(state: _EndpointState) -> tuple[Transport, Any]:
+            transport = state.transport
+            form = prepared.get(transport.kind)
+            if form is None:
+                form = prepared[transport.kind] = transport.prepare(action)
+            return transport, form
+
         try:
-            request = build_request(
-                action, hub=self.hub, api_version=self.api_version, application=self.application
-            )
+            return await self._run(action, job, _deadline(deadline, within), key)
         except PreflightError as exc:
             result = DeliveryResult.preflight_failure(action, str(exc))
             self._observer.on_result(result)
             return result
-        return await self.execute(request, action=action, deadline=deadline, within=within)
 
     async def execute(
         self,
@@ -241,16 +292,27 @@ class SignalRClient:
         deadline: float | None = None,
         within: float | None = None,
     ) -> DeliveryResult:
-        """Send a prepared request (any operation) to the target endpoints, with retries."""
+        """Send a prepared REST request (any operation) to the target endpoints, with retries."""
         await self._ensure_started()
-        end = _deadline(deadline, within)
+        return await self._run(
+            action if action is not None else request,
+            lambda state: (state.rest, request),
+            _deadline(deadline, within),
+            None,
+        )
+
+    async def _run(
+        self, subject: Action | RestRequest, job: _Job, end: float, key: Hashable | None
+    ) -> DeliveryResult:
         states = self._targets()
         if len(states) == 1:  # the common case: no task per delivery just to gather one result
-            results = [await self._deliver_to(states[0], request, end)]
+            results = [await self._deliver_to(states[0], *job(states[0]), end, key)]
         else:
-            results = list(await asyncio.gather(*(self._deliver_to(s, request, end) for s in states)))
-        results = await self._stand_in(request, states, results, end)
-        result = DeliveryResult.combine(action if action is not None else request, results)
+            jobs = [job(s) for s in states]  # pre-flight errors surface before anything is sent
+            pairs = zip(states, jobs, strict=True)
+            results = list(await asyncio.gather(*(self._deliver_to(s, *j, end, key) for s, j in pairs)))
+        results = await self._stand_in(job, states, results, end, key)
+        result = DeliveryResult.combine(subject, results)
         self._observer.on_result(result)
         return result
 
@@ -312,7 +374,7 @@ class SignalRClient:
         request = generate_token_request(
             hub=name, user_id=user_id, minutes_to_expire=minutes_to_expire, api_version=self.api_version
         )
-        result = await self._deliver_to(state, request, _deadline(None, None))
+        result = await self._deliver_to(state, state.rest, request, _deadline(None, None), None)
         payload = self._payload(request, result)
         token = payload.get("token") if isinstance(payload, dict) else None
         if not isinstance(token, str):
@@ -330,7 +392,9 @@ class SignalRClient:
         for state in self._states:
             request = first
             for _ in range(10_000):  # a page cap, in case a server keeps linking back
-                payload = self._payload(request, await self._deliver_to(state, request, end))
+                payload = self._payload(
+                    request, await self._deliver_to(state, state.rest, request, end, None)
+                )
                 if not isinstance(payload, dict):
                     raise DeliveryError(f"list_group_connections: unexpected answer from {state.name}")
                 members.extend(m for m in payload.get("value", []) if isinstance(m, dict))
@@ -353,7 +417,7 @@ class SignalRClient:
         end = _deadline(None, None)
         results: list[EndpointResult] = []
         for state in self._targets() + [s for s in self._states if s not in self._targets()]:
-            result = await self._deliver_to(state, request, end)
+            result = await self._deliver_to(state, state.rest, request, end, None)
             if result.outcome is Outcome.DELIVERED:
                 payload = result.verdict.payload
                 return payload.get("result") if isinstance(payload, dict) else None
@@ -364,7 +428,7 @@ class SignalRClient:
         raise DeliveryError(f"invoke: connection {connection_id!r} is on no endpoint")
 
     async def check_health(self) -> dict[str, bool]:
-        """Probe ``HEAD /api/health`` on every endpoint now; update and return online flags."""
+        """Probe every endpoint now (REST: ``HEAD /api/health``; persistent: a connection is up)."""
         await self._ensure_started()
         await asyncio.gather(*(self._probe(s) for s in self._states))
         return {s.name: s.health.online for s in self._states}
@@ -376,6 +440,8 @@ class SignalRClient:
                 "role": str(s.endpoint.role),
                 "online": s.health.online,
                 "consecutive_failures": s.health.consecutive_failures,
+                "transport": s.transport.kind,
+                **(s.transport.status() if isinstance(s.transport, PersistentTransport) else {}),
                 "concurrency_limit": s.limiter.limit,
                 "in_flight": s.limiter.in_flight,
                 "paused_for": s.limiter.paused_for(),
@@ -411,7 +477,9 @@ class SignalRClient:
         """True when any endpoint says yes: clients are spread over the endpoints."""
         await self._ensure_started()
         end = _deadline(None, None)
-        results = await asyncio.gather(*(self._deliver_to(s, request, end) for s in self._states))
+        results = await asyncio.gather(
+            *(self._deliver_to(s, s.rest, request, end, None) for s in self._states)
+        )
         if any(r.outcome is Outcome.DELIVERED for r in results):
             return True
         if all(r.outcome is Outcome.BENIGN for r in results):
@@ -427,12 +495,15 @@ class SignalRClient:
 
     async def _stand_in(
         self,
-        request: RestRequest,
+        job: _Job,
         states: list[_EndpointState],
         results: list[EndpointResult],
         end: float,
+        key: Hashable | None,
     ) -> list[EndpointResult]:
         """A primary that went down during this delivery gets an online secondary in its place."""
+        if all(r.outcome is not Outcome.FAILED_TRANSIENT for r in results):
+            return results  # the common case: nothing to stand in for
         used = {s.name for s in states}
         spare = [
             s
@@ -449,49 +520,58 @@ class SignalRClient:
                 and time.monotonic() < end
             ):
                 standby = spare.pop(0)
-                stand_in = replace(await self._deliver_to(standby, request, end), stand_in_for=state.name)
+                stand_in = replace(
+                    await self._deliver_to(standby, *job(standby), end, key), stand_in_for=state.name
+                )
                 replaced = replace(result, replaced_by=standby.name) if stand_in.ok else result
                 final += [replaced, stand_in]
             else:
                 final.append(result)
         return final
 
-    async def _deliver_to(self, state: _EndpointState, request: RestRequest, end: float) -> EndpointResult:
+    async def _deliver_to(
+        self, state: _EndpointState, transport: Transport, prepared: Any, end: float, key: Hashable | None
+    ) -> EndpointResult:
         started = time.monotonic()
         budget_end = min(end, started + self.retry.max_elapsed)
+        operation = getattr(prepared, "operation", "")
+        # The adaptive limiter answers 429s, which only REST gets; persistent flow control is the socket's.
+        limiter = state.limiter if transport is state.rest else None
         attempts = 0
         reauthenticated = False
         verdict = Verdict(Outcome.FAILED_TRANSIENT, "deadline")
         while True:
-            try:
-                await state.limiter.acquire(budget_end)
-            except TimeoutError:
-                reason = "throttled" if state.limiter.paused_for() > 0 else "deadline"
-                return self._exhausted(state, verdict, reason, attempts, started)
+            if limiter is not None:
+                try:
+                    await limiter.acquire(budget_end)
+                except TimeoutError:
+                    reason = "throttled" if limiter.paused_for() > 0 else "deadline"
+                    return self._exhausted(state, verdict, reason, attempts, started)
             attempts += 1
             sent = time.monotonic()
             try:
-                verdict = await self._send_once(state, request, budget_end - sent)
+                verdict = await transport.attempt(prepared, key=key, remaining=budget_end - sent)
             finally:
-                state.limiter.release()
-            self._observer.on_attempt(state.name, request.operation, verdict, time.monotonic() - sent)
-            self._record_health(state, verdict)
+                if limiter is not None:
+                    limiter.release()
+            self._observer.on_attempt(state.name, operation, verdict, time.monotonic() - sent)
+            if not transport.manages_health:
+                self._record_health(state, verdict)
             if verdict.outcome is not Outcome.RETRY:
-                if verdict.outcome is Outcome.DELIVERED:
-                    state.limiter.on_success()
+                if limiter is not None and verdict.outcome is Outcome.DELIVERED:
+                    limiter.on_success()
                 return _endpoint_result(state, verdict, verdict.outcome, attempts, started)
             delay = self.retry.backoff(attempts)
-            if verdict.status == 429:
-                pause = state.limiter.on_throttled(verdict.retry_after)
-                self._observer.on_throttled(state.name, state.limiter.limit, pause)
+            if verdict.status == 429 and limiter is not None:
+                pause = limiter.on_throttled(verdict.retry_after)
+                self._observer.on_throttled(state.name, limiter.limit, pause)
                 if pause > self.retry.max_retry_after:
                     return self._exhausted(state, verdict, "throttled", attempts, started)
                 delay = 0.0  # the endpoint-wide pause in the limiter does the waiting
             elif verdict.reauthenticate:
                 if reauthenticated:
                     return _endpoint_result(state, verdict, Outcome.FAILED_PERMANENT, attempts, started)
-                reauthenticated = True
-                state.tokens.invalidate(request.audience(state.audience_base))
+                reauthenticated = True  # the transport dropped its token; the next attempt mints one
                 delay = 0.0
             elif verdict.retry_after is not None:
                 delay = max(delay, verdict.retry_after)
@@ -499,45 +579,20 @@ class SignalRClient:
                 return self._exhausted(state, verdict, "attempts", attempts, started)
             if time.monotonic() + delay >= budget_end:
                 return self._exhausted(state, verdict, "deadline", attempts, started)
-            self._observer.on_retry(state.name, request.operation, verdict, delay)
+            self._observer.on_retry(state.name, operation, verdict, delay)
             if delay > 0:
                 await asyncio.sleep(delay)
-
-    async def _send_once(self, state: _EndpointState, request: RestRequest, remaining: float) -> Verdict:
-        try:
-            authorization = await state.tokens.authorization(request.audience(state.audience_base))
-        except AuthError as exc:
-            # An identity endpoint that is briefly unreachable is worth a retry; a missing extra is not.
-            outcome = Outcome.RETRY if exc.transient else Outcome.FAILED_PERMANENT
-            return Verdict(outcome, "auth-unavailable" if exc.transient else "auth", error_code=str(exc))
-        headers = {"Authorization": authorization, **request.headers}
-        timeout: httpx.Timeout | None = None
-        if remaining < (self._timeout.read or math.inf):
-            timeout = httpx.Timeout(max(remaining, 0.001))
-        try:
-            response = await state.http.request(
-                request.method,
-                request.url(state.base),
-                content=request.content,
-                headers=headers,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
-        except httpx.HTTPError as exc:
-            return classify_exception(request, exc, retry_ambiguous_sends=self._retry_ambiguous)
-        verdict = classify_response(
-            request, response.status_code, response.headers, retry_ambiguous_sends=self._retry_ambiguous
-        )
-        if request.returns_body and verdict.outcome is Outcome.DELIVERED:
-            try:
-                verdict = replace(verdict, payload=response.json())
-            except ValueError:
-                verdict = Verdict(Outcome.FAILED_PERMANENT, "bad-answer", response.status_code)
-        return verdict
 
     def _record_health(self, state: _EndpointState, verdict: Verdict) -> None:
         healthy = verdict.reason not in UNHEALTHY_REASONS
         if state.health.record(healthy):
             self._observer.on_endpoint_health(state.name, state.health.online, verdict.describe())
+
+    def _set_health(self, state: _EndpointState, online: bool, reason: str) -> None:
+        """A transport that knows its state (connections up or not) says so."""
+        flipped = state.health.record(True) if online else state.health.force_offline()
+        if flipped:
+            self._observer.on_endpoint_health(state.name, state.health.online, reason)
 
     def _exhausted(
         self, state: _EndpointState, last: Verdict, why: str, attempts: int, started: float
@@ -552,8 +607,10 @@ class SignalRClient:
         return _endpoint_result(state, verdict, Outcome.FAILED_TRANSIENT, attempts, started)
 
     async def _probe(self, state: _EndpointState) -> None:
-        request = health_request(api_version=self.api_version)
-        verdict = await self._send_once(state, request, self._timeout.connect or 5.0)
+        verdict = await state.transport.probe()
+        if state.transport.manages_health:
+            self._set_health(state, verdict.outcome is Outcome.DELIVERED, verdict.describe())
+            return
         healthy = verdict.outcome is Outcome.DELIVERED
         flipped = state.health.record(True) if healthy else state.health.force_offline()
         if flipped:

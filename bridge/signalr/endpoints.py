@@ -15,6 +15,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from .connection_string import ConnectionString, parse_connection_string
+from .transport import TransportKind
 
 T = TypeVar("T")
 
@@ -30,14 +31,19 @@ class Endpoint:
     role: EndpointRole = EndpointRole.PRIMARY
     name: str = ""
     """Label in results and metrics; defaults to the REST host:port."""
+    transport: TransportKind = "rest"
+    """How actions travel: ``rest`` (a request each) or ``persistent`` (server connections)."""
 
     def __post_init__(self) -> None:
         if not self.name:
             object.__setattr__(self, "name", urlsplit(self.connection.rest_base).netloc)
 
     @classmethod
-    def parse(cls, connection_string: str, role: str = "primary", name: str = "") -> Endpoint:
-        return cls(connection=parse_connection_string(connection_string), role=EndpointRole(role), name=name)
+    def parse(
+        cls, connection_string: str, role: str = "primary", name: str = "", transport: TransportKind = "rest"
+    ) -> Endpoint:
+        connection = parse_connection_string(connection_string)
+        return cls(connection=connection, role=EndpointRole(role), name=name, transport=transport)
 
 
 # Verdict reasons that say "the endpoint itself is in trouble" (not "this request was bad").

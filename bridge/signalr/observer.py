@@ -32,6 +32,20 @@ class DeliveryObserver:
     def on_throttled(self, endpoint: str, limit: float, pause: float) -> None:
         """After a 429: the endpoint's new concurrency limit and pause in seconds."""
 
+    # Persistent transport: called per connection change, per WebSocket frame and per ack.
+
+    def on_server_connections(self, endpoint: str, up: int, reconnected: bool) -> None:
+        """A server connection came up (``reconnected`` after an earlier failure) or went down."""
+
+    def on_frame(self, endpoint: str, messages: int) -> None:
+        """A WebSocket message carrying ``messages`` service messages (barriers included) was written."""
+
+    def on_barrier(self, endpoint: str, seconds: float, confirmed: int) -> None:
+        """An ack came back ``seconds`` after its message was written, confirming ``confirmed`` sends."""
+
+    def on_unconfirmed(self, endpoint: str, count: int) -> None:
+        """Sends written to the endpoint and not yet confirmed, now."""
+
 
 class CountingObserver(DeliveryObserver):
     """Keeps counters in memory: handy for tests, logs and a simple status page."""
@@ -43,6 +57,10 @@ class CountingObserver(DeliveryObserver):
         self.partial_failures = 0
         self.health_changes: list[tuple[str, bool, str]] = []
         self.throttles: list[tuple[str, float, float]] = []
+        self.connections_up: dict[str, int] = {}
+        self.reconnects: Counter[str] = Counter()
+        self.frames: list[int] = []
+        self.confirmed = 0
 
     def on_attempt(self, endpoint: str, operation: str, verdict: Verdict, seconds: float) -> None:
         self.attempts[endpoint, verdict.reason] += 1
@@ -60,3 +78,14 @@ class CountingObserver(DeliveryObserver):
 
     def on_throttled(self, endpoint: str, limit: float, pause: float) -> None:
         self.throttles.append((endpoint, limit, pause))
+
+    def on_server_connections(self, endpoint: str, up: int, reconnected: bool) -> None:
+        self.connections_up[endpoint] = up
+        if reconnected:
+            self.reconnects[endpoint] += 1
+
+    def on_frame(self, endpoint: str, messages: int) -> None:
+        self.frames.append(messages)
+
+    def on_barrier(self, endpoint: str, seconds: float, confirmed: int) -> None:
+        self.confirmed += confirmed

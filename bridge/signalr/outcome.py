@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import httpx
@@ -144,3 +144,27 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     if math.isnan(seconds):
         return None
     return min(max(seconds, 0.0), 3600.0)
+
+
+# The persistent transport's answers, in the same classes (bridge.signalr.persistent).
+DELIVERED: Final = Verdict(Outcome.DELIVERED, "ok")
+"""A send confirmed by a barrier: the service read it (it says nothing per send)."""
+_ACK_NAMES: Final = {2: "NotFound", 3: "Timeout", 4: "InternalServerError"}
+
+
+def classify_ack(status: int, message: str | None = None, *, not_found_is_benign: bool) -> Verdict:
+    """The ``Ack`` of a ``...WithAck`` message: Ok, NotFound (a removal's "already so", an add's
+    vanished connection), Timeout and InternalServerError (retried); unknown statuses are refused."""
+    if status == 1:
+        return DELIVERED
+    name = _ACK_NAMES.get(status, str(status))
+    code = f"Ack.{name}" + (f": {message}" if message else "")
+    if status == 2:
+        if not_found_is_benign:
+            return Verdict(Outcome.BENIGN, "already-so", error_code=code)
+        return Verdict(Outcome.FAILED_PERMANENT, "not-found", error_code=code)
+    if status == 3:
+        return Verdict(Outcome.RETRY, "timeout", error_code=code)
+    if status == 4:
+        return Verdict(Outcome.RETRY, "server-error", error_code=code)
+    return Verdict(Outcome.FAILED_PERMANENT, "rejected", error_code=code)

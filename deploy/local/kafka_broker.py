@@ -267,6 +267,10 @@ class KafkaBroker:
         java = shutil.which("java")
         if java is None:
             raise KafkaLauncherError("java (17+) is required to run the Kafka broker")
+        classpath = f"{libs}/*"
+        if self._workdir is not None:  # a restart after stop(keep_data=True): same port, same data
+            self._launch(java, classpath, began, timeout)
+            return self
         reap_stale_runs()
         RUNS_DIR.mkdir(parents=True, exist_ok=True)
         self._workdir = Path(tempfile.mkdtemp(prefix="broker-", dir=RUNS_DIR))
@@ -280,17 +284,12 @@ class KafkaBroker:
         log4j = self._workdir / "log4j2.properties"
         log4j.write_text(_LOG4J2)
         (self._workdir / "logs").mkdir()
-        classpath = f"{libs}/*"
-        logging_flags = [
-            f"-Dkafka.logs.dir={self._workdir / 'logs'}",
-            f"-Dlog4j2.configurationFile={log4j}",
-        ]
         fmt = subprocess.run(
             [
                 java,
                 "-Xmx256m",
                 "-XX:TieredStopAtLevel=1",
-                *logging_flags,
+                *self._logging_flags(),
                 "-cp",
                 classpath,
                 "kafka.tools.StorageTool",
@@ -307,14 +306,27 @@ class KafkaBroker:
         )
         if fmt.returncode != 0:
             raise KafkaLauncherError(f"formatting Kafka storage failed:\n{fmt.stdout}\n{fmt.stderr}")
-        out = (self._workdir / "logs" / "stdout.log").open("wb")
+        self._launch(java, classpath, began, timeout)
+        return self
+
+    def _logging_flags(self) -> list[str]:
+        assert self._workdir is not None
+        return [
+            f"-Dkafka.logs.dir={self._workdir / 'logs'}",
+            f"-Dlog4j2.configurationFile={self._workdir / 'log4j2.properties'}",
+        ]
+
+    def _launch(self, java: str, classpath: str, began: float, timeout: float) -> None:
+        assert self._workdir is not None
+        properties = self._workdir / "server.properties"
+        out = (self._workdir / "logs" / "stdout.log").open("ab")
         self._process = subprocess.Popen(
             [
                 java,
                 f"-Xms{self._heap}",
                 f"-Xmx{self._heap}",
                 *_JVM_FLAGS,
-                *logging_flags,
+                *self._logging_flags(),
                 "-cp",
                 classpath,
                 "kafka.Kafka",
@@ -335,7 +347,6 @@ class KafkaBroker:
             self.stop()
             raise
         self.startup_seconds = time.monotonic() - began
-        return self
 
     def _server_properties(self, controller_port: int) -> str:
         assert self._workdir is not None
@@ -399,8 +410,11 @@ class KafkaBroker:
                     return "\n".join(text[-lines:])
         return "(no broker log)"
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the broker (SIGTERM, SIGKILL after ``timeout``) and delete its data. Idempotent."""
+    def stop(self, timeout: float = 30.0, *, keep_data: bool = False) -> None:
+        """Stop the broker (SIGTERM, SIGKILL after ``timeout``) and delete its data. Idempotent.
+
+        ``keep_data=True`` keeps the data and the port: ``start`` then brings the same broker back
+        (an outage in a test)."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.terminate()
@@ -409,7 +423,7 @@ class KafkaBroker:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if self._workdir is not None:
+        if self._workdir is not None and not keep_data:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 

@@ -5,9 +5,12 @@
 Starts a real Kafka broker (KRaft, from Maven jars), the SignalR emulator, the bridge with
 ``config/local.yaml``, the official JavaScript SignalR client (which prints what it receives),
 a browser chat page with its negotiate function, and, once the client is connected, a
-producer that writes a chat message to topic ``chat`` every second. It prints the emulator's
-connection string, the URLs to open and the commands to try. Ctrl-C stops everything: the
-bridge gets one SIGTERM and drains what is in flight before the rest stops.
+producer that writes a chat message to topic ``chat`` every second. Every few seconds the
+client sends one itself: ``invoke("send", text)`` -> the emulator's upstream call -> the
+bridge -> topic ``chat-in`` -> the bridge -> every client (a round trip with no app server).
+It prints the emulator's connection string, the URLs to open and the commands to try.
+Ctrl-C stops everything: the bridge gets one SIGTERM and drains what is in flight before
+the rest stops.
 
 The documented ports are kept when they are free; a busy one is replaced by a free port, and
 the demo says so. ``--random-ports`` takes free ports for everything and ``--duration S``
@@ -38,7 +41,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from demo_web import DemoWeb
 from kafka_broker import KafkaBroker
 
-from bridge.emulator import EmulatorServer
+from bridge.emulator import EmulatorServer, UpstreamSettings
 from bridge.signalr.connection_string import parse_connection_string
 from bridge.signalr.tokens import client_access
 
@@ -46,13 +49,14 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "local.yaml"
 JS_CLIENT = REPO / "tests" / "emulator" / "js"
 NAMES = ["ann", "bob", "chen", "dana", "emil"]
-TOPIC, DEAD_LETTER_TOPIC, HUB = "chat", "chat.dlq", "chat"
+TOPIC, INBOUND_TOPIC, DEAD_LETTER_TOPIC, HUB = "chat", "chat-in", "chat.dlq", "chat"
 # The ports README.md and config/local.yaml document; each is kept when it is free.
-DEFAULT_PORTS = {"kafka": 9092, "emulator": 8888, "metrics": 9108, "web": 8080}
+DEFAULT_PORTS = {"kafka": 9092, "emulator": 8888, "metrics": 9108, "upstream": 8081, "web": 8080}
 WHAT = {
     "kafka": "Kafka",
     "emulator": "the SignalR emulator",
     "metrics": "the bridge's page",
+    "upstream": "the bridge's upstream receiver",
     "web": "the chat page",
 }
 BRIDGE_STOP_SECONDS = 60  # the drain deadline in config/local.yaml is 5 s; this is the backstop
@@ -121,16 +125,19 @@ async def start_kafka(stack: Stack) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
     await admin.start()
     try:
-        topics = [
-            NewTopic(name, num_partitions=3, replication_factor=1) for name in (TOPIC, DEAD_LETTER_TOPIC)
-        ]
+        names = (TOPIC, INBOUND_TOPIC, DEAD_LETTER_TOPIC)
+        topics = [NewTopic(name, num_partitions=3, replication_factor=1) for name in names]
         await admin.create_topics(topics)
     finally:
         await admin.close()
 
 
 async def start_emulator(stack: Stack) -> str:
-    stack.emulator = EmulatorServer(port=stack.ports["emulator"])
+    # The service calls the bridge's upstream receiver with what clients send (the round trip).
+    upstream = UpstreamSettings.everything_to(
+        f"http://127.0.0.1:{stack.ports['upstream']}/upstream/{{hub}}/{{category}}/{{event}}"
+    )
+    stack.emulator = EmulatorServer(port=stack.ports["emulator"], upstream=upstream)
     await stack.emulator.start()
     connection_string = stack.emulator.connection_string
     say("emulator", f"SignalR emulator at {stack.emulator.base_url}; its connection string:")
@@ -144,6 +151,7 @@ async def start_bridge(stack: Stack, connection_string: str) -> None:
         "AzureSignalRConnectionString": connection_string,
         "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
         "SIGNALR_BRIDGE__OBSERVABILITY__PORT": str(stack.ports["metrics"]),
+        "SIGNALR_BRIDGE__UPSTREAM__PORT": str(stack.ports["upstream"]),
     }
     # Its own session: a Ctrl-C in the terminal reaches only this script, which then sends the
     # bridge exactly one SIGTERM, so its graceful drain is what you see.
@@ -154,7 +162,7 @@ async def start_bridge(stack: Stack, connection_string: str) -> None:
     )  # fmt: skip
     stack.tasks.append(asyncio.create_task(_relay(stack.bridge, "bridge")))
     await _wait_ready(f"http://127.0.0.1:{stack.ports['metrics']}/readyz", stack.bridge)
-    say("bridge", f"ready: consuming topic {TOPIC}, dead letters to {DEAD_LETTER_TOPIC}")
+    say("bridge", f"ready: consuming {TOPIC} and {INBOUND_TOPIC}, dead letters to {DEAD_LETTER_TOPIC}")
 
 
 async def _relay(process: asyncio.subprocess.Process, who: str) -> None:
@@ -200,8 +208,27 @@ async def _print_client(stack: Stack) -> None:
             stack.client_connected.set()
         elif event["event"] == "message":
             say("client", f"received {event['target']}: {', '.join(map(str, event['arguments']))}")
-        else:
+        elif event["event"] != "result":  # an invoke() the bridge confirmed: its message follows
             say("client", json.dumps(event))
+
+
+async def invoke_forever(stack: Stack, stop: asyncio.Event) -> None:
+    """The client speaks too: invoke("send", text) goes upstream, into Kafka, and back to everyone."""
+    assert stack.client is not None
+    assert stack.client.stdin is not None
+    n = 0
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 3.0)
+        if stop.is_set():
+            return
+        n += 1
+        text = f"hello from the client #{n}"
+        say("client", f"invoke send: {text}")
+        stack.client.stdin.write(
+            json.dumps({"id": n, "invoke": "send", "arguments": [text]}).encode() + b"\n"
+        )
+        await stack.client.stdin.drain()
 
 
 async def start_web(stack: Stack, connection_string: str) -> None:
@@ -300,11 +327,14 @@ async def main(duration: float | None, wanted: dict[str, int], random_ports: boo
         await start_web(stack, connection_string)
         await start_client(stack, connection_string)
         print_guide(stack, connection_string, started)
-        producer = asyncio.create_task(produce_forever(stack.bootstrap_servers, stop))
+        talk = [
+            asyncio.create_task(produce_forever(stack.bootstrap_servers, stop)),
+            asyncio.create_task(invoke_forever(stack, stop)),
+        ]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration)
         stop.set()
-        await producer
+        await asyncio.gather(*talk)
     finally:
         await stop_stack(stack)
         say("stack", "stopped")

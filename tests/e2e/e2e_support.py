@@ -232,14 +232,19 @@ class JsClient:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.connection_id = ""
+        self._held: list[dict[str, Any]] = []  # events read while waiting for a command's answer
+        self._ids = 0
 
     @classmethod
-    async def connect(cls, access: dict[str, str], targets: Sequence[str]) -> JsClient:
+    async def connect(
+        cls, access: dict[str, str], targets: Sequence[str], protocol: str = "json"
+    ) -> JsClient:
         node = shutil.which("node")
         if node is None or not (JS_DIR / "node_modules" / "@microsoft" / "signalr").is_dir():
             raise AssertionError("@microsoft/signalr is not installed: run .ci/setup.d/20-emulator-js.sh")
         process = await asyncio.create_subprocess_exec(
-            node, str(JS_DIR / "client.mjs"), json.dumps({**access, "targets": list(targets)}),
+            node, str(JS_DIR / "client.mjs"),
+            json.dumps({**access, "targets": list(targets), "protocol": protocol}),
             cwd=JS_DIR, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         client = cls(process)
@@ -249,10 +254,40 @@ class JsClient:
         return client
 
     async def event(self, timeout: float = 30) -> dict[str, Any]:
+        if self._held:
+            return self._held.pop(0)
+        return await self._read(timeout)
+
+    async def _read(self, timeout: float) -> dict[str, Any]:
         assert self.process.stdout is not None
         line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
         assert line, "the JS client exited"
         event: dict[str, Any] = json.loads(line)
+        return event
+
+    async def command(self, timeout: float = 60, **command: Any) -> dict[str, Any]:
+        """Run one client.mjs command (invoke, send, burst) and return its answer event."""
+        assert self.process.stdin is not None
+        self._ids += 1
+        self.process.stdin.write(json.dumps({"id": self._ids, **command}).encode() + b"\n")
+        await self.process.stdin.drain()
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self._read(timeout)
+                if event.get("id") == self._ids:
+                    return event
+                self._held.append(event)
+
+    async def invoke(self, target: str, *arguments: Any) -> dict[str, Any]:
+        return await self.command(invoke=target, arguments=list(arguments))
+
+    async def stop(self) -> dict[str, Any]:
+        """Stop the connection politely (the client sends a Close message) and wait for it to end."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"stop\n")
+        await self.process.stdin.drain()
+        while (event := await self.event()).get("event") != "closed":
+            pass
         return event
 
     async def message(self, timeout: float = 30) -> tuple[str, list[Any]]:
@@ -364,6 +399,8 @@ kafka:
 signalr:
   hub: {hub}
   retry: {{max_attempts: 3, max_elapsed_seconds: 5, base_backoff_seconds: 0.1, max_backoff_seconds: 1}}
+  transport: {transport}
+  persistent: {{connections: {connections}}}
 dead_letter:
   topic: {dlq}
 pipeline:
@@ -389,10 +426,26 @@ routes:
 
 
 def counting_config(
-    group: str, topic: str, dlq: str, *, ordering: str = "key", in_flight: int = 200, drain: float = 20
+    group: str,
+    topic: str,
+    dlq: str,
+    *,
+    ordering: str = "key",
+    in_flight: int = 200,
+    drain: float = 20,
+    transport: str = "rest",
+    connections: int = 4,
 ) -> str:
     return COUNTING.format(
-        group=group, hub=HUB, topic=topic, dlq=dlq, ordering=ordering, in_flight=in_flight, drain=drain
+        group=group,
+        hub=HUB,
+        topic=topic,
+        dlq=dlq,
+        ordering=ordering,
+        in_flight=in_flight,
+        drain=drain,
+        transport=transport,
+        connections=connections,
     )
 
 

@@ -1,4 +1,5 @@
-"""Every send kind and group action, from a produced Kafka record to the official JS client."""
+"""Every send kind and group action, from a produced Kafka record to the official JS client,
+over REST and over persistent server connections, for a JSON and a MessagePack client."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ kafka:
   start_from: earliest
 signalr:
   hub: {hub}
+  transport: {transport}
+  persistent: {{messagepack: {messagepack}}}
 observability:
   host: 127.0.0.1
   port: __METRICS_PORT__
@@ -64,7 +67,7 @@ MEMBERSHIP = """
 """
 
 
-def config(group: str, topic: str) -> str:
+def config(group: str, topic: str, transport: str, protocol: str) -> str:
     membership = "".join(
         MEMBERSHIP.format(
             action=action,
@@ -76,15 +79,21 @@ def config(group: str, topic: str) -> str:
         for action in ("add", "remove", "removeAll")
         for who, field in (("user", "userId"), ("conn", "connectionId"))
     )
-    return CONFIG.format(group=group, hub=HUB, topic=topic, membership=membership)
+    messagepack = "true" if protocol == "messagepack" else "false"
+    return CONFIG.format(
+        group=group, hub=HUB, topic=topic, membership=membership, transport=transport, messagepack=messagepack
+    )
 
 
+@pytest.mark.parametrize("case", ["rest/json", "persistent/json", "persistent/messagepack"])
 async def test_every_send_kind_and_group_action_reaches_the_js_client(
-    bootstrap_servers: str, emulator: EmulatorServer, bridges, listener, unique
+    bootstrap_servers: str, emulator: EmulatorServer, bridges, listener, unique, *, case: str
 ) -> None:
+    transport, protocol = case.split("/")
     topic = unique.topic()
     await create_topic(bootstrap_servers, topic, 1)
-    js = await JsClient.connect(token_for(emulator.connection_string, HUB, "ann"), ["note"])
+    access = token_for(emulator.connection_string, HUB, "ann")
+    js = await JsClient.connect(access, ["note"], protocol)
     a = js.connection_id
 
     def member(action: str, group: str, *, user: str | None = None, conn: str | None = None) -> dict:
@@ -114,7 +123,7 @@ async def test_every_send_kind_and_group_action_reaches_the_js_client(
     ]
     await produce(bootstrap_servers, topic, [(b"k", jsonb(r)) for r in records])
     group = unique.group()
-    bridge = bridges(config(group, topic))
+    bridge = bridges(config(group, topic, transport, protocol))
     await bridge.wait_ready()
     try:
         received = [await js.message(timeout=60) for _ in range(6)]
@@ -136,3 +145,7 @@ async def test_every_send_kind_and_group_action_reaches_the_js_client(
         await js.close()
     metrics = await bridge.metrics()
     assert f'signalr_bridge_records_consumed_total{{topic="{topic}"}} 20.0' in metrics
+    if transport == "persistent":
+        assert "signalr_bridge_server_connections_up{" in metrics
+        assert emulator.state()["serverConnections"], "the bridge used server connections"
+        assert emulator.state()["requests"] == {}, "no REST request at all"

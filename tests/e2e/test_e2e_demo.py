@@ -1,4 +1,5 @@
-"""The README's main command works: ``make demo``'s stack, stopped with Ctrl-C as a user does."""
+"""The README's main command works: ``make demo``'s stack shows every message, what the client
+itself sends comes back through Kafka (the round trip), and Ctrl-C stops it as a user expects."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ async def test_the_demo_shows_every_message_and_drains_on_one_ctrl_c() -> None:
         ports = ["--kafka-port", str(kafka), "--emulator-port", str(busy)]
         async with demo(*ports, "--metrics-port", str(metrics), "--web-port", str(web)) as output:
             await output.wait_for(r"received newMessage: \w+, hello #\d+", count=5)
+            await output.wait_for(r"received newMessage: demo, hello from the client #\d+", count=2)
     text = output.text
     assert output.process.returncode == 0, text[-4000:]
 
@@ -42,6 +44,11 @@ async def test_the_demo_shows_every_message_and_drains_on_one_ctrl_c() -> None:
     assert text.index("[  client] connected") < text.index("[producer] chat <- ")
     assert received[0] == produced[0] == (produced[0][0], "hello #1")
     assert set(received) <= set(produced), "the client got something nobody produced"
+    # The round trip: what the client invoked came back to it through Kafka and the bridge.
+    invoked = set(re.findall(r"invoke send: (hello from the client #\d+)", text))
+    returned = set(re.findall(r"received newMessage: demo, (hello from the client #\d+)", text))
+    assert len(returned) >= 2
+    assert returned <= invoked
 
     # One Ctrl-C: the bridge gets exactly one SIGTERM, drains and exits 0; then the rest stops.
     assert "SIGTERM received: draining" in text

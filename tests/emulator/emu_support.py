@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import httpx
 import jwt
+import msgpack
 
 from bridge.emulator import EmulatorServer
 from bridge.emulator.clients import ClientTimings
@@ -177,3 +178,88 @@ async def eventually(check: Any, wait: float = 10) -> Any:
         if result or asyncio.get_running_loop().time() > deadline:
             return result
         await asyncio.sleep(0.02)
+
+
+# --- server connections (the service protocol), built by hand with msgpack -----------------------
+
+
+def frame(*message: Any) -> bytes:
+    """One service-protocol frame: varint length prefix + MessagePack array."""
+    body = msgpack.packb(list(message), use_bin_type=True)
+    prefix, size = bytearray(), len(body)
+    while size > 0x7F:
+        prefix.append((size & 0x7F) | 0x80)
+        size >>= 7
+    prefix.append(size)
+    return bytes(prefix) + body
+
+
+WEAK_HANDSHAKE = frame(1, 1, 2, "", 0, {})
+
+
+def server_token(hub: str, **kw: Any) -> str:
+    return sign(f"http://127.0.0.1/server/?hub={hub}", **kw)
+
+
+class ServerLink:
+    """A raw server connection to the emulator, for protocol-level tests."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self._unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        self._buffer = b""
+        self._messages: list[list[Any]] = []
+
+    @classmethod
+    async def open(
+        cls,
+        session: aiohttp.ClientSession,
+        server: EmulatorServer,
+        hub: str = "chat",
+        *,
+        token: str | None = None,
+        handshake: bytes = WEAK_HANDSHAKE,
+    ) -> tuple[ServerLink, list[Any]]:
+        """Connect and hand-shake; (link, the HandshakeResponse)."""
+        headers = {"Authorization": f"Bearer {token or server_token(hub)}"}
+        url = f"{server.base_url}/server/?hub={hub}&cid=test-{time.monotonic_ns()}"
+        link = cls(await session.ws_connect(url, headers=headers))
+        await link.ws.send_bytes(handshake)
+        return link, await link.next(skip_pings=False)
+
+    async def send(self, *frames: bytes) -> None:
+        await self.ws.send_bytes(b"".join(frames))
+
+    async def next(self, *, skip_pings: bool = True, wait: float = 10) -> list[Any]:
+        while True:
+            while self._messages:
+                message = self._messages.pop(0)
+                if not (skip_pings and message == [3]):
+                    return message
+            received = await self.ws.receive(timeout=wait)
+            if received.type != aiohttp.WSMsgType.BINARY:
+                return ["closed", received.type.name]
+            self._buffer += bytes(received.data)
+            self._split()
+
+    def _split(self) -> None:
+        while self._buffer:
+            size, shift, index = 0, 0, 0
+            while index < len(self._buffer):
+                byte = self._buffer[index]
+                index += 1
+                size |= (byte & 0x7F) << shift
+                shift += 7
+                if byte < 0x80:
+                    break
+            else:
+                return
+            if index + size > len(self._buffer):
+                return
+            self._messages.append(msgpack.unpackb(self._buffer[index : index + size], strict_map_key=False))
+            self._buffer = self._buffer[index + size :]
+
+    async def acked(self, message: bytes) -> list[Any]:
+        """Send a ...WithAck message and return its Ack."""
+        await self.send(message)
+        return await self.next()

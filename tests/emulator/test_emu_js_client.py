@@ -1,4 +1,4 @@
-"""The official JavaScript client (@microsoft/signalr, Node) works against the emulator.
+"""The official JavaScript client (@microsoft/signalr, Node; JSON and MessagePack) works against the emulator.
 
 The client gets its URL and token from ``signalr-bridge token`` (what a negotiate
 function returns), negotiates, connects over WebSockets and receives REST sends.
@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import msgpack
 import pytest
-from emu_support import Rest
+from emu_support import Rest, ServerLink, frame
 
 from bridge.emulator import EmulatorServer
 
@@ -38,8 +40,9 @@ async def _token(connection_string: str, hub: str, user: str) -> dict[str, str]:
 
 
 class JsClient:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, protocol: str) -> None:
         self.process = process
+        self.protocol = protocol
 
     async def event(self) -> dict[str, Any]:
         assert self.process.stdout is not None
@@ -54,20 +57,21 @@ class JsClient:
         return event["target"], event["arguments"]
 
 
-@pytest.fixture
-async def js_client(emulator: EmulatorServer) -> AsyncIterator[JsClient]:
+@pytest.fixture(params=["json", "messagepack"])
+async def js_client(emulator: EmulatorServer, request: pytest.FixtureRequest) -> AsyncIterator[JsClient]:
     node = shutil.which("node")
     if node is None or not (JS_DIR / "node_modules" / "@microsoft" / "signalr").is_dir():
         pytest.fail(
             "@microsoft/signalr is not installed: run .ci/setup.d/20-emulator-js.sh (needs node + npm)"
         )
     access = await _token(emulator.connection_string, "Chat", "js-user")
+    options = {**access, "targets": TARGETS, "protocol": request.param}
     process = await asyncio.create_subprocess_exec(
-        node, str(JS_DIR / "client.mjs"), json.dumps({**access, "targets": TARGETS}),
+        node, str(JS_DIR / "client.mjs"), json.dumps(options),
         cwd=JS_DIR, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
-        yield JsClient(process)
+        yield JsClient(process, request.param)
     finally:
         if process.returncode is None:
             process.kill()
@@ -110,3 +114,17 @@ async def test_js_client_receives_sends_and_is_closed_over_rest(
     event = await js_client.event()
     assert event["event"] == "closed"
     assert "done" in event["error"]
+
+
+async def test_js_client_gets_the_payload_of_its_protocol_from_a_server_connection(
+    emulator: EmulatorServer, js_client: JsClient
+) -> None:
+    assert (await js_client.event())["event"] == "connected"
+    json_text = json.dumps({"type": 1, "target": "toUser", "arguments": ["via json", 1]}) + "\x1e"
+    body = msgpack.packb([1, {}, None, "toUser", ["via messagepack", 2], []])
+    both = {"json": json_text.encode(), "messagepack": bytes([len(body)]) + body}
+    async with aiohttp.ClientSession() as session:
+        link, _ = await ServerLink.open(session, emulator, hub="chat")
+        await link.send(frame(8, "js-user", both, {}))
+        expected = "via json" if js_client.protocol == "json" else "via messagepack"
+        assert (await js_client.message())[1][0] == expected

@@ -37,10 +37,10 @@ async def test_server_pings_an_idle_connection(fast_emulator: EmulatorServer) ->
 async def test_unknown_protocol_gets_a_handshake_error_and_is_closed(emulator: EmulatorServer) -> None:
     async with aiohttp.ClientSession() as session:
         ws = await _open(session, emulator)
-        await ws.send_str('{"protocol":"messagepack","version":1}' + RS)
+        await ws.send_str('{"protocol":"blazorpack","version":1}' + RS)
         reply = await ws.receive(timeout=5)
         assert json.loads(reply.data.rstrip(RS)) == {
-            "error": "Requested protocol 'messagepack' is not available."
+            "error": "Requested protocol 'blazorpack' is not available."
         }
         assert (await ws.receive(timeout=5)).type in {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED}
     assert emulator.state()["connections"] == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from emu_support import ACCESS_KEY, sign
 
-from bridge.emulator import names, protocol
+from bridge.emulator import hub_protocols, names, protocol
 from bridge.emulator.auth import AuthError, RequestTarget, TokenValidator, user_id_of
 from bridge.emulator.faults import FaultError, FaultInjector
 from bridge.emulator.hub import ServiceState
@@ -44,11 +44,14 @@ def test_decode_splits_records_and_rejects_partial_frames() -> None:
             protocol.decode(bad)
 
 
-def test_handshake_accepts_only_json_version_1() -> None:
+def test_handshake_accepts_json_and_messagepack_version_1() -> None:
     assert protocol.handshake_error('{"protocol":"json","version":1}\x1e{"type":6}\x1e') == (
         None,
+        "json",
         '{"type":6}\x1e',
     )
+    assert protocol.handshake_error('{"protocol":"messagepack","version":1}\x1e') == (None, "messagepack", "")
+    assert protocol.handshake_error('{"protocol":"blazorpack","version":1}\x1e')[0] is not None
     assert protocol.handshake_error('{"protocol":"json","version":2}\x1e')[0] is not None
     assert (
         protocol.handshake_error('{"protocol":"json","version":1}')[0] == "Handshake message is incomplete."
@@ -129,3 +132,28 @@ def test_only_the_100_most_recent_groups_without_ttl_are_kept() -> None:
     assert "g1" not in kept
     assert "g2" not in kept
     assert {"g0", "g3", "g101", "timed"} <= set(kept)
+
+
+@pytest.mark.parametrize(
+    ("completion", "expected"),
+    [
+        (
+            {"type": 3, "invocationId": "7", "result": {"ok": True}},
+            {"invocationId": "7", "result": {"ok": True}},
+        ),
+        (
+            {"type": 3, "invocationId": "8", "error": "Invocation failed"},
+            {"invocationId": "8", "error": "Invocation failed"},
+        ),
+        ({"type": 3, "invocationId": "9"}, {"invocationId": "9"}),
+    ],
+)
+def test_an_upstream_completion_reaches_a_messagepack_client_in_messagepack(
+    completion: dict[str, object], expected: dict[str, object]
+) -> None:
+    framed = protocol.encode(completion)
+    assert hub_protocols.translate_completion(hub_protocols.JSON, framed) == framed
+    binary = hub_protocols.translate_completion(hub_protocols.MESSAGEPACK, framed)
+    assert isinstance(binary, bytes)
+    [decoded] = hub_protocols.decode_messagepack(binary)
+    assert decoded == {"type": protocol.MessageType.COMPLETION, **expected}

@@ -45,9 +45,11 @@ class ScriptedClient:
     def __init__(self, outcomes: Iterator[Outcome]) -> None:
         self.outcomes = outcomes
         self.delivered: list[Any] = []
+        self.keys: list[Any] = []
         self.online = True
 
-    async def deliver(self, action: Action) -> DeliveryResult:
+    async def deliver(self, action: Action, *, key: Any = None) -> DeliveryResult:
+        self.keys.append(key)
         outcome = next(self.outcomes, Outcome.DELIVERED)
         if outcome is Outcome.DELIVERED:
             self.delivered.append(action.arguments[0])  # type: ignore[union-attr]
@@ -102,6 +104,17 @@ async def test_an_offset_moves_only_after_its_dead_letter_write_is_confirmed() -
     assert record.value == b"{bad json"
     assert error_headers(headers)["error.reason"] == "decode_error"
     assert client.delivered == [1]
+
+
+async def test_each_delivery_names_its_ordering_lane_so_a_transport_can_keep_it_on_one_path() -> None:
+    client, sink = ScriptedClient(iter(())), Sink()
+    p = processor(client, sink)
+    await p.submit(rec(0, json.dumps({"to": "u", "n": 1}).encode()), lambda: None)
+    await p.submit(
+        Record(topic="t", partition=2, offset=0, key=None, value=b'{"to": "u", "n": 2}'), lambda: None
+    )
+    assert await p.drain(within=10)
+    assert client.keys == [("t", 0, b"k"), None]  # ordering: key; a null key has no order
 
 
 async def test_an_outage_holds_records_instead_of_dead_lettering_them() -> None:

@@ -50,7 +50,7 @@ BROKEN: list[tuple[str, str, dict[str, str], str]] = [
         {},
         'bridge.yaml: field "kafka": is required\n'
         'bridge.yaml: field "signalr": is required\n'
-        'bridge.yaml:1: field "routes": must have at least 1 item',
+        'bridge.yaml:1: field "routes": needs at least one route (here or in upstream.routes)',
     ),
     (
         "unknown-key-typo",
@@ -138,7 +138,7 @@ BROKEN: list[tuple[str, str, dict[str, str], str]] = [
         "no-routes",
         BASE,
         {},
-        'bridge.yaml: field "routes": is required',
+        'bridge.yaml: field "routes": needs at least one route (here or in upstream.routes)',
     ),
     (
         "route-without-topics",
@@ -321,7 +321,7 @@ BROKEN: list[tuple[str, str, dict[str, str], str]] = [
         config_text(f"- name: r\n  topics: [a]\n  {OK_ACTION}\n"),
         {"SIGNALR_BRIDGE__ROUTES__0__NAME": "x"},
         "bridge.yaml: environment variable SIGNALR_BRIDGE__ROUTES__0__NAME does not name a setting "
-        "(sections: kafka, signalr, dead_letter, pipeline, observability, shutdown)",
+        "(sections: kafka, signalr, dead_letter, pipeline, observability, shutdown, upstream)",
     ),
     (
         "bad-override-value",

@@ -181,7 +181,8 @@ def test_schema_command_runs_as_a_program() -> None:
     )
     schema = json.loads(result.stdout)
     assert schema["additionalProperties"] is False
-    assert set(schema["required"]) == {"kafka", "signalr", "routes"}
+    assert set(schema["required"]) == {"kafka", "signalr"}  # routes, upstream.routes, or both
+    assert {"routes", "upstream"} <= set(schema["properties"])
 
 
 def test_check_reports_missing_tls_files(

@@ -15,7 +15,13 @@ from bridge.signalr.actions import (
     SendToAll,
     SendToConnection,
 )
-from bridge.signalr.outcome import Outcome, classify_exception, classify_response, parse_retry_after
+from bridge.signalr.outcome import (
+    Outcome,
+    classify_ack,
+    classify_exception,
+    classify_response,
+    parse_retry_after,
+)
 from bridge.signalr.requests import build_request, connection_exists_request
 from bridge.signalr.retry import RetryPolicy
 
@@ -128,3 +134,24 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         ceiling = min(1.0, 0.1 * 2 ** (n - 1))
         assert ceiling / 2 <= delay <= ceiling
     assert len({round(d, 6) for d in delays}) == len(delays)  # jittered, not constant
+
+
+@pytest.mark.parametrize(
+    ("status", "benign", "expected"),
+    [
+        (1, False, (Outcome.DELIVERED, "ok")),
+        (2, True, (Outcome.BENIGN, "already-so")),
+        (2, False, (Outcome.FAILED_PERMANENT, "not-found")),
+        (3, False, (Outcome.RETRY, "timeout")),
+        (4, True, (Outcome.RETRY, "server-error")),
+        (9, False, (Outcome.FAILED_PERMANENT, "rejected")),
+    ],
+)
+def test_acks_of_the_persistent_transport_map_to_the_same_classes(
+    status: int, benign: bool, expected: tuple[Outcome, str]
+) -> None:
+    verdict = classify_ack(status, "why", not_found_is_benign=benign)
+    assert (verdict.outcome, verdict.reason) == expected
+    if status != 1:
+        assert verdict.error_code is not None
+        assert verdict.error_code.endswith(": why")

@@ -1,0 +1,3 @@
+module signalr-bridge/bench/sink
+
+go 1.21
