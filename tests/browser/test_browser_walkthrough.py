@@ -100,8 +100,9 @@ async def test_the_first_ten_minutes(browser: Browser, tmp_path: Path) -> None:
             text_contains("#state", "ready") + " && !" + text_contains("#state", "not"), live
         )
         assert await browser.text("#endpoints td.up", live) == ["up"]
-        # Lag is reported every 5 s: one row per partition of topic chat.
-        await browser.wait_for("document.querySelectorAll('#lag tbody tr[data-key]').length === 3", live)
+        # Lag is reported every 5 s: one row per partition of topic chat (and of chat-in).
+        rows = " && ".join(f"document.querySelector('#lag tr[data-key=\"chat[{p}]\"]')" for p in range(3))
+        await browser.wait_for(rows, live)
         done("open the pages")
 
         # 3. Produce your own record: it appears on the chat page.

@@ -21,6 +21,7 @@ import aiohttp
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[2]
 JS_DIR = REPO / "tests" / "emulator" / "js"
@@ -33,6 +34,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def dead_lettered(metrics_text: str) -> list[float]:
+    """The values of every ``signalr_bridge_dead_lettered_total`` series (they start at 0)."""
+    return [
+        sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == "signalr_bridge_dead_lettered_total"
+    ]
 
 
 class DemoOutput:

@@ -6,8 +6,16 @@ import asyncio
 import random
 
 import pytest
-from e2e_support import HubListener, counting_config, create_topic, jsonb, produce, read_topic, record
-from prometheus_client.parser import text_string_to_metric_families
+from e2e_support import (
+    HubListener,
+    counting_config,
+    create_topic,
+    dead_lettered,
+    jsonb,
+    produce,
+    read_topic,
+    record,
+)
 
 from bridge.emulator import EmulatorServer
 
@@ -117,12 +125,6 @@ async def test_a_30_second_outage_loses_nothing_and_dead_letters_nothing(
     for key, seqs in by_key(messages).items():
         assert seqs == sorted(seqs), f"order broke for {key}"
     metrics = await bridge.metrics()
-    dead_lettered = [
-        sample.value
-        for family in text_string_to_metric_families(metrics)
-        for sample in family.samples
-        if sample.name == "signalr_bridge_dead_lettered_total"
-    ]
-    assert dead_lettered, "the series exist from the start"
-    assert set(dead_lettered) == {0.0}
+    assert dead_lettered(metrics), "the series exist from the start"
+    assert set(dead_lettered(metrics)) == {0.0}
     assert await read_topic(bootstrap_servers, dlq, 0, timeout=5) == []
